@@ -1,0 +1,18 @@
+"""jaxglm: JAX-compiled, functional generalized linear models.
+
+Public names only; see ``shared/API.md`` for the contract.
+"""
+
+from . import links, status
+from .families import (Binomial, Family, Gamma, Gaussian, InverseGaussian, NegativeBinomial,
+                       Poisson, Tweedie)
+from .fit import fit
+from .result import GLMResult
+from .status import Status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Binomial", "Family", "Gamma", "Gaussian", "GLMResult", "InverseGaussian", "NegativeBinomial",
+    "Poisson", "Status", "Tweedie", "fit", "links", "status",
+]

@@ -1,0 +1,140 @@
+"""The Newton / IRLS loop driver: one ``lax.while_loop``, no knowledge of GLMs.
+
+A problem is given by two functions of the linear predictor eta = X beta + offset:
+
+* ``working(eta) -> (score, weight)``: per-observation d loglik / d eta and the
+  curvature weight (expected information for IRLS / Fisher scoring, or the
+  observed -d^2 loglik / d eta^2 for Newton);
+* ``objective(eta) -> (value, valid)``: the deviance to minimise and whether
+  eta gives a mean inside the family's range.
+
+Each iteration solves the penalised weighted least-squares system
+
+    (X^T W X + diag(l2)) beta_new = X^T (W (eta - offset) + score),
+
+which from eta = X beta + offset is the Newton step
+beta + (X^T W X + diag(l2))^{-1} (X^T score - l2 beta); from the starting eta
+(R's ``mustart``) it is IRLS's first step.  The penalised objective is
+deviance + sum(l2 * beta**2).  A step whose objective is non-finite, invalid
+or larger than the last one is halved towards the previous beta (up to
+``MAX_HALVINGS`` times).  A valid step that no halving makes smaller means the
+current beta is stationary to working precision: the loop stops, converged.
+If no valid step is found, the status is ``NONFINITE``.  Convergence is R's rule
+|dev - dev_old| / (|dev| + 0.1) < tol.
+
+Aliased columns (``alias`` mask) have their coefficient held at zero.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ..status import Status
+
+MAX_HALVINGS = 30
+
+
+class LoopState(NamedTuple):
+    beta: jax.Array      # (p,) current coefficients
+    eta: jax.Array       # (n,) current linear predictor
+    objective: jax.Array  # () current penalised deviance
+    n_iter: jax.Array    # () iterations done
+    status: jax.Array    # () a Status code; MAX_ITER while running
+    done: jax.Array      # () bool
+
+
+def masked_system(hessian, rhs, alias):
+    """Replace aliased rows/columns by the identity so their coefficient solves to 0."""
+    both = alias[:, None] | alias[None, :]
+    eye = jnp.eye(hessian.shape[-1], dtype=hessian.dtype)
+    return jnp.where(both, eye, hessian), jnp.where(alias, 0, rhs)
+
+
+def solve_spd(matrix, rhs):
+    """Solve ``matrix @ x = rhs`` by Cholesky; NaN where ``matrix`` is not positive definite."""
+    chol = jnp.linalg.cholesky(matrix)
+    return jax.scipy.linalg.cho_solve((chol, True), rhs)
+
+
+def weighted_gram(X, weight):
+    """X^T diag(weight) X, shape (p, p)."""
+    return (X.T * weight) @ X
+
+
+def wls_step(X, offset, eta, l2, alias, working):
+    """beta solving (X^T W X + diag(l2)) beta = X^T (W (eta - offset) + score)."""
+    score, weight = working(eta)
+    hessian = weighted_gram(X, weight) + jnp.diag(l2)
+    rhs = X.T @ (weight * (eta - offset) + score)
+    return solve_spd(*masked_system(hessian, rhs, alias))
+
+
+def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None):
+    """Run Newton/IRLS from ``eta0``; returns the final ``LoopState``.
+
+    Args:
+        X: (n, p) design.  offset: (n,).  eta0: (n,) starting linear predictor.
+        l2: (p,) ridge penalty.  alias: (p,) bool, coefficients held at zero.
+        working: eta -> (score, weight), each (n,).
+        objective: eta -> (deviance, valid), scalars.
+        max_iter, tol: iteration cap and R's relative-deviance tolerance.
+        fallback: optional working function used for a step whose system is not
+            positive definite (Newton falls back to Fisher scoring).
+    """
+    p = X.shape[1]
+
+    def penalised(beta):
+        eta = X @ beta + offset
+        dev, valid = objective(eta)
+        value = dev + jnp.sum(l2 * beta**2)
+        return eta, value, valid & jnp.isfinite(value)
+
+    def propose(state):
+        beta = wls_step(X, offset, state.eta, l2, alias, working)
+        if fallback is not None:
+            bad = ~jnp.all(jnp.isfinite(beta))
+            beta = lax.cond(bad, lambda: wls_step(X, offset, state.eta, l2, alias, fallback), lambda: beta)
+        return beta
+
+    def acceptable(state, value, valid):
+        first = state.n_iter == 0
+        slack = tol * (jnp.abs(state.objective) + 0.1)
+        return valid & (first | (value <= state.objective + slack))
+
+    def halve(state, beta_new):
+        eta, value, valid = penalised(beta_new)
+
+        def cond(carry):
+            k, _, _, value, valid = carry
+            return (k < MAX_HALVINGS) & ~acceptable(state, value, valid)
+
+        def body(carry):
+            k, beta, _, _, _ = carry
+            beta = 0.5 * (beta + state.beta)
+            return (k + 1, beta) + penalised(beta)
+
+        _, beta, eta, value, valid = lax.while_loop(cond, body, (0, beta_new, eta, value, valid))
+        return beta, eta, value, acceptable(state, value, valid), valid
+
+    def step(state):
+        beta_new = propose(state)
+        beta_new = jnp.where(jnp.isfinite(beta_new), beta_new, state.beta)
+        beta, eta, value, ok, valid = halve(state, beta_new)
+        n_iter = state.n_iter + 1
+        converged = ok & (jnp.abs(value - state.objective) / (jnp.abs(value) + 0.1) < tol)
+        # A descent direction that no halving can improve means a stationary point.
+        stuck = ~ok & valid
+        status = jnp.where(ok, jnp.where(converged, Status.CONVERGED, Status.MAX_ITER),
+                           jnp.where(stuck, Status.CONVERGED, Status.NONFINITE))
+        done = ~ok | converged | (n_iter >= max_iter)
+        keep = lambda new, old: jnp.where(ok, new, old)
+        return LoopState(keep(beta, state.beta), keep(eta, state.eta), keep(value, state.objective),
+                         n_iter, status.astype(jnp.int32), done)
+
+    dev0, _ = objective(eta0)
+    dtype = X.dtype
+    init = LoopState(jnp.zeros(p, dtype), eta0, dev0.astype(dtype), jnp.asarray(0, jnp.int32),
+                     jnp.asarray(Status.MAX_ITER, jnp.int32), jnp.asarray(max_iter <= 0))
+    return lax.while_loop(lambda s: ~s.done, step, init)
