@@ -7,12 +7,14 @@ from . import links, status
 from .families import (Binomial, Family, Gamma, Gaussian, InverseGaussian, NegativeBinomial,
                        Poisson, Tweedie)
 from .fit import fit
+from .predict import predict, residuals
 from .result import GLMResult
 from .status import Status
+from .summary import summary
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Binomial", "Family", "Gamma", "Gaussian", "GLMResult", "InverseGaussian", "NegativeBinomial",
-    "Poisson", "Status", "Tweedie", "fit", "links", "status",
+    "Poisson", "Status", "Tweedie", "fit", "links", "predict", "residuals", "status", "summary",
 ]
