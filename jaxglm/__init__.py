@@ -7,6 +7,7 @@ from . import links, status
 from .families import (Binomial, Family, Gamma, Gaussian, InverseGaussian, NegativeBinomial,
                        Poisson, Tweedie)
 from .fit import fit
+from .mle import MLEResult, mle
 from .predict import predict, residuals
 from .result import GLMResult
 from .status import Status
@@ -15,6 +16,6 @@ from .summary import summary
 __version__ = "0.1.0"
 
 __all__ = [
-    "Binomial", "Family", "Gamma", "Gaussian", "GLMResult", "InverseGaussian", "NegativeBinomial",
-    "Poisson", "Status", "Tweedie", "fit", "links", "predict", "residuals", "status", "summary",
+    "Binomial", "Family", "Gamma", "Gaussian", "GLMResult", "MLEResult", "InverseGaussian", "NegativeBinomial",
+    "Poisson", "Status", "Tweedie", "fit", "mle", "links", "predict", "residuals", "status", "summary",
 ]
