@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import inference
+from . import implicit, inference
 from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian
 from .result import GLMResult
@@ -91,11 +91,29 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     fallback = inference.working_function(family, y, weights, "expected") if kind == "observed" else None
     objective = inference.deviance_objective(family, y, weights)
     eta0 = family.link.link(family.init_mu(y, weights))
-    state = irls(X, offset, eta0, l2, alias, working, objective,
-                 max_iter=jnp.where(valid_input, max_iter, 0), tol=tol, fallback=fallback)
+    loop = lambda: irls(X, offset, eta0, l2, alias, working, objective,
+                        max_iter=jnp.where(valid_input, max_iter, 0), tol=tol, fallback=fallback,
+                        beta0=start_beta(family, X, y, weights, offset, alias))
+    # Derivatives of beta by the implicit function theorem (jaxglm.implicit), not through the loop.
+    state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias)
     status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
-    return assemble(X, y, family, weights, offset, l2, alias, state.beta, state.n_iter, status,
-                    kind=kind, max_iter=max_iter, tol=tol, has_offset=has_offset)
+    return implicit.flag_unconverged(assemble(X, y, family, weights, offset, l2, alias, state.beta,
+                                              state.n_iter, status, kind=kind, max_iter=max_iter,
+                                              tol=tol, has_offset=has_offset))
+
+
+def start_beta(family, X, y, weights, offset, alias):
+    """A valid point to halve the first step towards: least squares of link(weighted mean y) - offset on X.
+
+    With an intercept and no offset this is the intercept-only fit, whose mean
+    (the mean of y) lies inside the family's range even for links that can leave
+    it (identity for Poisson, log for Binomial); zeros where it is not finite.
+    """
+    used = (weights > 0).astype(X.dtype)
+    target = family.link.link(jnp.sum(weights * y) / jnp.sum(weights)) - offset
+    system, rhs = masked_system(weighted_gram(X, used), X.T @ (used * target), alias)
+    beta = jnp.linalg.solve(system, rhs)
+    return jnp.where(jnp.all(jnp.isfinite(beta)), beta, jnp.zeros_like(beta))
 
 
 def aliased_columns(X, weights):
@@ -143,8 +161,9 @@ def null_mean(family, y, weights, offset, has_intercept, max_iter, tol, has_offs
     working = inference.working_function(family, y, weights, "expected")
     objective = inference.deviance_objective(family, y, weights)
     eta0 = family.link.link(family.init_mu(y, weights))
-    state = irls(ones, offset, eta0, jnp.zeros(1, y.dtype), jnp.zeros(1, bool), working, objective,
-                 max_iter=max_iter, tol=tol)
+    no_l2, no_alias = jnp.zeros(1, y.dtype), jnp.zeros(1, bool)
+    loop = lambda: irls(ones, offset, eta0, no_l2, no_alias, working, objective, max_iter=max_iter, tol=tol)
+    state = implicit.glm_solution(loop, family, ones, y, weights, offset, no_l2, no_alias)
     return jnp.where(has_intercept, family.link.inverse(state.eta), family.link.inverse(offset))
 
 
