@@ -71,7 +71,7 @@ def wls_step(X, offset, eta, l2, alias, working):
     return solve_spd(*masked_system(hessian, rhs, alias))
 
 
-def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None):
+def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None, beta0=None):
     """Run Newton/IRLS from ``eta0``; returns the final ``LoopState``.
 
     Args:
@@ -82,6 +82,10 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         max_iter, tol: iteration cap and R's relative-deviance tolerance.
         fallback: optional working function used for a step whose system is not
             positive definite (Newton falls back to Fisher scoring).
+        beta0: (p,) coefficients the first step is halved towards when the full
+            first step is not valid (default zeros); pass a valid point (a mean
+            inside the family's range) so links that can leave the range
+            (identity for Poisson) still start.
     """
     p = X.shape[1]
 
@@ -120,12 +124,16 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
 
     def step(state):
         beta_new = propose(state)
-        beta_new = jnp.where(jnp.isfinite(beta_new), beta_new, state.beta)
+        # A non-finite proposal (singular system, overflowing weights) is a failure, never a
+        # "no change, converged": the loop stops with NONFINITE at the last good beta.
+        finite = jnp.all(jnp.isfinite(beta_new))
+        beta_new = jnp.where(finite, beta_new, state.beta)
         beta, eta, value, ok, valid = halve(state, beta_new)
+        ok = ok & finite
         n_iter = state.n_iter + 1
         converged = ok & (jnp.abs(value - state.objective) / (jnp.abs(value) + 0.1) < tol)
         # A descent direction that no halving can improve means a stationary point.
-        stuck = ~ok & valid
+        stuck = ~ok & valid & finite
         status = jnp.where(ok, jnp.where(converged, Status.CONVERGED, Status.MAX_ITER),
                            jnp.where(stuck, Status.CONVERGED, Status.NONFINITE))
         done = ~ok | converged | (n_iter >= max_iter)
@@ -135,6 +143,7 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
 
     dev0, _ = objective(eta0)
     dtype = X.dtype
-    init = LoopState(jnp.zeros(p, dtype), eta0, dev0.astype(dtype), jnp.asarray(0, jnp.int32),
+    beta0 = jnp.zeros(p, dtype) if beta0 is None else beta0.astype(dtype)
+    init = LoopState(beta0, eta0, dev0.astype(dtype), jnp.asarray(0, jnp.int32),
                      jnp.asarray(Status.MAX_ITER, jnp.int32), jnp.asarray(max_iter <= 0))
     return lax.while_loop(lambda s: ~s.done, step, init)
