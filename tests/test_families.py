@@ -1,0 +1,272 @@
+"""Invariants of every registered family (``jaxglm.families.FAMILIES``), so a new one is tested too.
+
+Checks (float64), each against a quantity computed independently of the code under test:
+* variance from the log-likelihood: w / (d2 loglik / dmu dy) == variance(mu) at phi=1    rtol 1e-10
+* score: d loglik / dmu == w (y - mu) / (phi V(mu))                                    rtol 1e-10
+* deviance: 2 phi (loglik(y; y) - loglik(y; mu)) == w unit_deviance(y, mu)             rtol 1e-9
+* per-observation loglik == scipy.stats density (norm, binom, poisson, gamma, invgauss,
+  nbinom), times the prior weight where R multiplies by it                             rtol 1e-10
+* init_mu (R's mustart) is a valid mean and has a finite linear predictor for each usual link
+* ``jaxglm.inference`` IRLS expected weights and Newton observed weights (and the score)
+  against finite differences of the log-likelihood in eta, for each family x usual link rtol 1e-5
+* for canonical links the observed and expected weights coincide                       rtol 1e-10
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import jaxglm as jg
+from jaxglm import families, inference, links
+
+# Extra parameter values beyond the registry defaults.
+EXTRA = {"negative_binomial": [{"alpha": 0.3}, {"alpha": 2.5}], "tweedie": [{"power": 1.2}, {"power": 1.8}]}
+
+
+def family_cases():
+    cases = []
+    for name, cls in families.FAMILIES.items():
+        cases.append(pytest.param(cls(), id=name))
+        for kw in EXTRA.get(name, []):
+            cases.append(pytest.param(cls(**kw), id=f"{name}-{'-'.join(f'{k}{v}' for k, v in kw.items())}"))
+    return cases
+
+
+FAMILY_CASES = family_cases()
+
+# The links commonly used with each family (R's families accept these); a family missing
+# here is tested with its default link.
+USUAL_LINKS = {
+    "gaussian": ["identity", "log", "inverse"],
+    "binomial": ["logit", "probit", "cloglog", "log"],
+    "poisson": ["log", "identity", "sqrt"],
+    "gamma": ["inverse", "identity", "log"],
+    "inverse_gaussian": ["inverse_squared", "inverse", "identity", "log"],
+    "negative_binomial": ["log", "sqrt", "identity"],
+    "tweedie": ["log", "identity", "inverse"],
+}
+
+
+def registry_name(family):
+    return next(name for name, cls in families.FAMILIES.items() if type(family) is cls)
+
+
+def family_link_cases():
+    cases = []
+    for name, cls in families.FAMILIES.items():
+        for link in USUAL_LINKS.get(name, [cls().link.name]):
+            cases.append(pytest.param(cls(link=link), id=f"{name}-{link}"))
+    cases.append(pytest.param(jg.Tweedie(power=1.5, link=links.Power(-0.5)), id="tweedie-power-0.5"))
+    return cases
+
+
+Y_GRID = np.array([0.0, 0.2, 0.5, 0.8, 1.0, 2.0, 3.0, 7.5, -1.3])
+MU_GRID = np.array([0.1, 0.35, 0.6, 0.9, 1.7, 4.2, -0.8])
+
+
+def grid(family, interior=False):
+    """All (y, mu) pairs with y in the family's support and mu a valid mean, plus weights."""
+    ys = Y_GRID[np.asarray(family.valid_y(jnp.asarray(Y_GRID)))]
+    if interior:
+        ys = ys[np.asarray(family.valid_mu(jnp.asarray(ys)))]
+    mus = MU_GRID[np.asarray(family.valid_mu(jnp.asarray(MU_GRID)))]
+    y, mu = (a.ravel() for a in np.meshgrid(ys, mus))
+    assert y.size >= 4
+    return fixed_size(y, mu, np.linspace(0.5, 3.0, y.size))
+
+
+GRID_SIZE = 48
+
+
+def fixed_size(*arrays):
+    """Tile to GRID_SIZE points: one shape for every family, so eager JAX compiles each op once."""
+    return tuple(jnp.asarray(np.resize(np.asarray(a), GRID_SIZE)) for a in arrays)
+
+
+def test_registry_is_complete():
+    assert {"gaussian", "binomial", "poisson", "gamma", "inverse_gaussian", "negative_binomial",
+            "tweedie"} <= set(families.FAMILIES)
+    for name, cls in families.FAMILIES.items():
+        fam = cls()
+        assert fam.link.name == cls.default_link
+    assert jg.Gaussian().link.name == "identity" and jg.Binomial().link.name == "logit"
+    assert jg.Poisson().link.name == "log" and jg.Gamma().link.name == "inverse"
+    assert jg.InverseGaussian().link.name == "inverse_squared"
+    assert jg.NegativeBinomial().link.name == "log" and jg.Tweedie().link.name == "log"
+
+
+def d_dmu(family, y, mu, w, phi):
+    """Elementwise d loglik / d mu (the family's loglik is separable, so grad of the sum)."""
+    return jax.grad(lambda m: jnp.sum(family.loglik(y, m, w, phi)))(mu)
+
+
+@pytest.mark.parametrize("family", FAMILY_CASES)
+def test_variance_from_loglik(family):
+    y, mu, w = grid(family)
+    cross = jax.grad(lambda yy: jnp.sum(d_dmu(family, yy, mu, w, 1.0)))(y)
+    np.testing.assert_allclose(w / cross, family.variance(mu), rtol=1e-10)
+
+
+def phi_for(family):
+    return 1.0 if family.scale_fixed else 1.7
+
+
+@pytest.mark.parametrize("family", FAMILY_CASES)
+def test_score(family):
+    y, mu, w = grid(family)
+    phi = phi_for(family)
+    score = d_dmu(family, y, mu, w, phi)
+    np.testing.assert_allclose(score, w * (y - mu) / (phi * family.variance(mu)), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", FAMILY_CASES)
+def test_deviance_identity(family):
+    """2 phi (l(y; y) - l(y; mu)) = w d(y, mu), including y on the boundary (y = 0 counts)."""
+    y, mu, w = grid(family)
+    phi = phi_for(family)
+    saturated = family.loglik(y, y, w, phi)
+    finite = np.isfinite(np.asarray(saturated))
+    # The saturated log-likelihood must exist wherever y is itself a valid mean; only the
+    # quasi-likelihood of Tweedie is undefined at y = 0 (its limit is used by unit_deviance).
+    inside = np.asarray(family.valid_mu(y))
+    assert finite[inside].all()
+    if not finite.all():
+        assert not family.has_density and np.all(np.asarray(y)[~finite] == 0)
+    lhs = 2 * phi * (saturated - family.loglik(y, mu, w, phi))
+    rhs = w * family.unit_deviance(y, mu)
+    np.testing.assert_allclose(np.asarray(lhs)[finite], np.asarray(rhs)[finite], rtol=1e-9, atol=1e-12)
+    assert np.all(np.asarray(rhs) >= -1e-12) and np.all(np.isfinite(np.asarray(rhs)))
+
+
+def _scipy_binomial(y, mu, w, phi, family):
+    return stats.binom.logpmf(np.round(w * y), w, mu)
+
+
+def _scipy_negbin(y, mu, w, phi, family):
+    a = float(family.alpha)
+    return w * stats.nbinom.logpmf(y, 1.0 / a, 1.0 / (1.0 + a * mu))
+
+
+# R's conventions: the Gaussian prior weight divides the variance; the Binomial weight is the
+# number of trials; the other families multiply the log density by the weight.
+SCIPY_LOGPDF = {
+    jg.Gaussian: lambda y, mu, w, phi, f: stats.norm.logpdf(y, mu, np.sqrt(phi / w)),
+    jg.Binomial: _scipy_binomial,
+    jg.Poisson: lambda y, mu, w, phi, f: w * stats.poisson.logpmf(y, mu),
+    jg.Gamma: lambda y, mu, w, phi, f: w * stats.gamma.logpdf(y, 1.0 / phi, scale=mu * phi),
+    jg.InverseGaussian: lambda y, mu, w, phi, f: w * stats.invgauss.logpdf(y, mu * phi, scale=1.0 / phi),
+    jg.NegativeBinomial: _scipy_negbin,
+}
+
+
+def density_data(family, rng):
+    """Data in the support, with integer counts (and integer trials for Binomial)."""
+    n = 40
+    mu = rng.uniform(0.15, 0.85, n) if isinstance(family, jg.Binomial) else rng.uniform(0.3, 6.0, n)
+    if isinstance(family, jg.Binomial):
+        w = rng.integers(1, 15, n).astype(float)
+        return rng.binomial(w.astype(int), mu) / w, mu, w
+    w = rng.uniform(0.5, 2.5, n)
+    if isinstance(family, (jg.Poisson, jg.NegativeBinomial)):
+        return rng.poisson(mu).astype(float), mu, w
+    if isinstance(family, jg.Gaussian):
+        return mu + rng.normal(size=n), mu, w
+    return rng.gamma(3.0, mu / 3.0), mu, w
+
+
+@pytest.mark.parametrize("family", FAMILY_CASES)
+def test_loglik_against_scipy_density(family):
+    if not family.has_density:
+        assert type(family) not in SCIPY_LOGPDF
+        pytest.skip("quasi-likelihood: no closed-form density (R reports NA)")
+    assert type(family) in SCIPY_LOGPDF, "a family with a density needs a scipy reference here"
+    y, mu, w = density_data(family, np.random.default_rng(3))
+    phi = phi_for(family) * 0.6
+    ours = family.loglik(jnp.asarray(y), jnp.asarray(mu), jnp.asarray(w), 1.0 if family.scale_fixed else phi)
+    ref = SCIPY_LOGPDF[type(family)](y, mu, w, 1.0 if family.scale_fixed else phi, family)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", family_link_cases())
+def test_init_mu_is_valid(family):
+    """Valid for every y in the support; a finite start for the link wherever the link is defined at y.
+
+    (Like R, a Gaussian fit with a log or inverse link needs y inside the link's domain to
+    start: R stops with "cannot find valid starting values", jaxglm returns NONFINITE.)
+    """
+    y = jnp.asarray(Y_GRID[np.asarray(family.valid_y(jnp.asarray(Y_GRID)))])
+    in_domain = np.isfinite(np.asarray(family.link.link(y)))
+    for w in (jnp.ones_like(y), jnp.linspace(0.5, 12.0, y.size)):
+        mu0 = family.init_mu(y, w)
+        assert np.all(np.asarray(family.valid_mu(mu0)))
+        assert np.all(np.isfinite(np.asarray(family.link.link(mu0)))[in_domain])
+    if not isinstance(family, jg.Gaussian):  # counts and proportions start inside the link's domain
+        assert np.all(np.isfinite(np.asarray(family.link.link(family.init_mu(y, jnp.ones_like(y))))))
+
+
+# -- working weights of jaxglm.inference against finite differences in eta ----------------
+
+
+def eta_grid(family):
+    y, mu, w = grid(family)
+    eta = family.link.link(mu)
+    keep = np.isfinite(np.asarray(eta))
+    return fixed_size(np.asarray(y)[keep], np.asarray(eta)[keep], np.asarray(w)[keep])
+
+
+def fd_eta(fn, eta, order):
+    """Five-point central finite difference of an elementwise function of eta (order 1 or 2)."""
+    eta = np.asarray(eta)
+    h = 1e-3 * np.maximum(np.abs(eta), 0.3)
+    f = {k: np.asarray(fn(jnp.asarray(eta + k * h))) for k in (-2, -1, 0, 1, 2)}
+    if order == 1:
+        return (-f[2] + 8 * f[1] - 8 * f[-1] + f[-2]) / (12 * h)
+    return (-f[2] + 16 * f[1] - 30 * f[0] + 16 * f[-1] - f[-2]) / (12 * h**2)
+
+
+@pytest.mark.parametrize("family", family_link_cases())
+def test_observed_weights_and_score_vs_finite_differences(family):
+    y, eta, w = eta_grid(family)
+    loglik = lambda e: family.loglik(y, family.link.inverse(e), w, 1.0)
+    score, observed = inference.score_and_observed(family, y, w, eta)
+    np.testing.assert_allclose(score, fd_eta(loglik, eta, 1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(observed, -fd_eta(loglik, eta, 2), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", family_link_cases())
+def test_expected_weights_vs_finite_differences(family):
+    """E[-d2 l / d eta2]: l is linear in y, so the expectation is the value at y = mu(eta)."""
+    y, eta, w = eta_grid(family)
+    mu0 = family.link.inverse(eta)
+    loglik_at_mean = lambda e: family.loglik(mu0, family.link.inverse(e), w, 1.0)
+    score, expected = inference.score_and_expected(family, y, w, eta)
+    np.testing.assert_allclose(expected, -fd_eta(loglik_at_mean, eta, 2), rtol=1e-5, atol=1e-5)
+    # and the textbook form w (dmu/deta)^2 / V(mu), with dmu/deta by finite differences
+    dmu = fd_eta(family.link.inverse, eta, 1)
+    np.testing.assert_allclose(expected, w * dmu**2 / family.variance(mu0), rtol=1e-6)
+    score_observed, _ = inference.score_and_observed(family, y, w, eta)
+    np.testing.assert_allclose(score, score_observed, rtol=1e-10, atol=1e-12)
+
+
+CANONICAL = [jg.Gaussian(), jg.Binomial(), jg.Poisson(), jg.Gamma(), jg.InverseGaussian(),
+             jg.Tweedie(power=1.5, link=links.Power(-0.5))]
+
+
+@pytest.mark.parametrize("family", CANONICAL, ids=lambda f: f"{type(f).__name__}-{f.link.name}")
+def test_canonical_link_observed_equals_expected(family):
+    y, eta, w = eta_grid(family)
+    _, observed = inference.score_and_observed(family, y, w, eta)
+    _, expected = inference.score_and_expected(family, y, w, eta)
+    np.testing.assert_allclose(observed, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("family", [jg.Gamma(link="log"), jg.Binomial(link="probit"), jg.Poisson(link="sqrt")],
+                         ids=lambda f: f"{type(f).__name__}-{f.link.name}")
+def test_noncanonical_link_observed_differs_from_expected(family):
+    """Guards the test above: for a non-canonical link the two weights differ where y != mu."""
+    y, eta, w = eta_grid(family)
+    _, observed = inference.score_and_observed(family, y, w, eta)
+    _, expected = inference.score_and_expected(family, y, w, eta)
+    assert np.max(np.abs(np.asarray(observed) - np.asarray(expected))) > 1e-3
