@@ -19,6 +19,8 @@ from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian
 from .result import GLMResult
 from .solvers.irls import irls, masked_system, weighted_gram
+from .fit_gradient import DEFAULT_MAX_ITER as GRADIENT_MAX_ITER, gradient_fit
+from .solvers.gradient import is_gradient_solver
 from .status import Status
 
 DEFAULT_MAX_ITER = 50
@@ -26,7 +28,7 @@ NEWTON_SOLVERS = {"irls": "expected", "newton": "observed"}
 
 
 def fit(X, y, family=None, *, weights=None, offset=None, solver="irls",
-        max_iter=DEFAULT_MAX_ITER, tol=1e-8, l2=0.0):
+        max_iter=None, tol=1e-8, l2=0.0):
     """Fit a GLM by maximum likelihood.
 
     Args:
@@ -35,8 +37,12 @@ def fit(X, y, family=None, *, weights=None, offset=None, solver="irls",
         family: a ``jaxglm`` family (default ``Gaussian()``).
         weights: (n,) prior weights as R's ``glm(weights=)`` (Binomial: trials).
         offset: (n,) added to the linear predictor.
-        solver: ``"irls"`` (Fisher scoring) or ``"newton"`` (observed Hessian).
-        max_iter: iteration cap (default 50).
+        solver: ``"irls"`` (Fisher scoring) or ``"newton"`` (observed Hessian);
+            or ``"lbfgs"`` / any ``optax.GradientTransformation`` for the
+            first-order loop of ``jaxglm.fit_gradient`` (prefer it only for very
+            large p: it needs many more iterations and stops on a relative
+            gradient norm ``tol``; see that module).
+        max_iter: iteration cap (default 50; 1000 for gradient solvers).
         tol: R's criterion |dev - dev_old| / (|dev| + 0.1) < tol; floored at
             50 machine epsilons of the dtype (so float32 can converge).
         l2: ridge penalty, scalar or (p,) (0 leaves a coefficient unpenalised);
@@ -57,9 +63,13 @@ def fit(X, y, family=None, *, weights=None, offset=None, solver="irls",
         True
     """
     family = Gaussian() if family is None else family
-    if solver not in NEWTON_SOLVERS:
+    gradient_solver = is_gradient_solver(solver)
+    if not (gradient_solver or (isinstance(solver, str) and solver in NEWTON_SOLVERS)):
         valid = ", ".join(repr(s) for s in NEWTON_SOLVERS)
-        raise ValueError(f"unknown solver {solver!r}; valid solvers are {valid}")
+        raise ValueError(f"unknown solver {solver!r}; valid solvers are {valid}, "
+                         "'lbfgs' or an optax GradientTransformation")
+    if max_iter is None:
+        max_iter = GRADIENT_MAX_ITER if gradient_solver else DEFAULT_MAX_ITER
     has_offset = offset is not None
     X, y, weights, offset, l2 = prepare(X, y, weights, offset, l2)
     validate_values(family, X, y, weights, offset, l2, max_iter, tol)
@@ -86,6 +96,15 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     valid_input = input_is_valid(family, X, y, weights, offset, l2)
     tol = effective_tol(tol, X.dtype)
     alias = aliased_columns(X, weights)
+    if is_gradient_solver(solver):
+        loop = lambda: gradient_fit(X, y, family, weights, offset, l2, alias, optimizer=solver, tol=tol,
+                                    max_iter=jnp.where(valid_input, max_iter, 0),
+                                    beta0=start_beta(family, X, y, weights, offset, alias))
+        state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias)
+        status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
+        return implicit.flag_unconverged(assemble(X, y, family, weights, offset, l2, alias, state.beta,
+                                                  state.n_iter, status, kind="expected", max_iter=max_iter,
+                                                  tol=tol, has_offset=has_offset))
     kind = NEWTON_SOLVERS[solver]
     working = inference.working_function(family, y, weights, kind)
     fallback = inference.working_function(family, y, weights, "expected") if kind == "observed" else None
@@ -178,9 +197,12 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     rank = (X.shape[1] - jnp.sum(alias)).astype(dtype)
     df_resid = nobs - rank
 
-    _, info_weight = inference.working_function(family, y, weights, kind)(eta)
-    information, _ = masked_system(weighted_gram(X, info_weight) + jnp.diag(l2), beta, alias)
+    score, info_weight = inference.working_function(family, y, weights, kind)(eta)
+    information, gradient = masked_system(weighted_gram(X, info_weight) + jnp.diag(l2),
+                                          X.T @ score - l2 * beta, alias)
     inv_information = jnp.linalg.inv(information)
+    # Newton decrement: the deviance decrease one more Newton step predicts (~0 at an optimum).
+    decrement = gradient @ inv_information @ gradient
     singular = ~jnp.all(jnp.isfinite(inv_information)) | ~jnp.all(jnp.diagonal(inv_information) > 0)
 
     deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, mu), 0.0))
@@ -199,7 +221,8 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     null_mu = null_mean(family, y, weights, offset, intercept, max_iter, tol, has_offset)
     null_deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, null_mu), 0.0))
 
-    status = refine_status(family, status, mu, used, alias, singular)
+    jax.debug.print("dec {d} dev {v}", d=decrement, v=deviance)
+    status = refine_status(family, status, mu, used, alias, singular, X)
     converged = (status == Status.CONVERGED) | (status == Status.ALIASED)
     return GLMResult(
         coef=coef, cov=cov, std_err=std_err, statistic=statistic, p_value=p_value, scale=scale,
@@ -209,14 +232,36 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
         family=family)
 
 
-def refine_status(family, status, mu, used, alias, singular):
-    """Turn a loop status into the final one: separation, singular information, aliasing."""
+def refine_status(family, status, mu, used, alias, singular, X=None):
+    """Turn a loop status into the final one: separation, singular information, aliasing.
+
+    Order: a loop failure other than separation stays; Binomial separation (see
+    ``separated``) overrides CONVERGED, MAX_ITER and NONFINITE; then SINGULAR;
+    then ALIASED for a converged fit with aliased columns.
+    """
     ok = status == Status.CONVERGED
-    if isinstance(family, Binomial):
-        eps = 10 * jnp.finfo(mu.dtype).eps
-        boundary = jnp.any(used & ((mu < eps) | (mu > 1 - eps)))
-        status = jnp.where((ok | (status == Status.MAX_ITER)) & boundary, Status.SEPARATION, status)
+    if isinstance(family, Binomial) and X is not None:
+        candidate = ok | (status == Status.MAX_ITER) | (status == Status.NONFINITE)
+        status = jnp.where(candidate & separated(X, mu, used, alias), Status.SEPARATION, status)
         ok = status == Status.CONVERGED
     status = jnp.where(ok & singular, Status.SINGULAR, status)
     ok = status == Status.CONVERGED
     return jnp.where(ok & jnp.any(alias), Status.ALIASED, status)
+
+
+def separated(X, mu, used, alias):
+    """Binomial (quasi-)separation: fitted probabilities at 0 or 1 that nothing else pins down.
+
+    An observation is at the boundary when mu < delta or mu > 1 - delta, with
+    delta = sqrt(machine epsilon) (1.5e-8 in float64, 3.5e-4 in float32).  The
+    data are separated when removing the boundary observations loses rank:
+    some coefficient (a direction in which the boundary fitted values run off to
+    +-infinity) is then determined by them alone, so the MLE does not exist.  Well
+    posed data with a few extreme but legitimate probabilities keep full rank
+    without them and are not flagged.  Perfect separation puts every
+    observation at the boundary; quasi-complete separation a subset.
+    """
+    delta = jnp.sqrt(jnp.finfo(mu.dtype).eps)
+    boundary = used & ((mu < delta) | (mu > 1 - delta) | ~jnp.isfinite(mu))
+    rest = aliased_columns(X, (used & ~boundary).astype(X.dtype))
+    return jnp.any(boundary) & jnp.any(rest & ~alias)
