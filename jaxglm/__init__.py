@@ -4,6 +4,7 @@ Public names only; see ``shared/API.md`` for the contract.
 """
 
 from . import links, status
+from .batch import fit_many
 from .families import (Binomial, Family, Gamma, Gaussian, InverseGaussian, NegativeBinomial,
                        Poisson, Tweedie)
 from .fit import fit
@@ -17,5 +18,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Binomial", "Family", "Gamma", "Gaussian", "GLMResult", "MLEResult", "InverseGaussian", "NegativeBinomial",
-    "Poisson", "Status", "Tweedie", "fit", "mle", "links", "predict", "residuals", "status", "summary",
+    "Poisson", "Status", "Tweedie", "fit", "fit_many", "mle", "links", "predict", "residuals", "status", "summary",
 ]

@@ -1,0 +1,225 @@
+"""``fit_many``: fit thousands of GLMs at once, in chunks, over every visible device.
+
+Each model is the single-model fit of :func:`jaxglm.fit` (the same traceable
+core, ``fit_arrays``), batched by ``jax.vmap``.  A vmapped ``while_loop``
+runs every model of a batch until the slowest is done (finished models are
+frozen by a select, so their results are unchanged), so the models are fitted
+in chunks of ``batch_size``: each chunk stops as soon as its own models are
+done, one slow or failing model only holds up its chunk, and memory is
+bounded by the inputs plus one chunk's working set.  With several devices
+the models of a chunk are split over them (``jax.shard_map``), each device
+running its own loop.
+
+When X is shared by all models it is passed once, unbatched: every product
+with X becomes one matrix-matrix product over all models of a chunk (see
+``jaxglm.solvers.irls.weighted_gram`` for the Hessians).
+"""
+
+import functools
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ._validate import float_dtype
+from .families import Gaussian
+from .fit import DEFAULT_MAX_ITER, fit_arrays
+
+DEFAULT_BATCH_SIZE = 256
+AXIS = "models"
+
+
+def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
+             max_iter=DEFAULT_MAX_ITER, tol=1e-8, l2=0.0, batch_size=None, progress=False,
+             devices=None):
+    """Fit B GLMs of the same shapes: model b is ``fit(X[b], Y[b], family, ...)``.
+
+    Args:
+        X: (n, p) design shared by all models, or (B, n, p) one per model.
+        Y: (B, n) responses, one row per model.
+        family: a family (default ``Gaussian()``); a numeric parameter given as
+            a (B,) array (``NegativeBinomial(alpha=alphas)``) is one per model.
+        weights, offset: None, (n,) shared, or (B, n) per model.
+        solver, max_iter, tol, l2: as :func:`jaxglm.fit` (``l2`` shared).
+        batch_size: models fitted at once (default ``min(B, 256)``); bounds
+            memory at about the inputs plus batch_size models' working set
+            (a few copies of an (n, p) design each).
+        progress: show a progress bar on stderr (tqdm's when installed).
+        devices: devices to spread the models over (default all of the
+            default backend's devices); each chunk is split evenly.
+
+    Returns:
+        ``GLMResult`` whose fields have a leading axis B.  Never raises for a
+        bad model (non-finite data, y out of range, separation, no
+        convergence): that model's ``status`` says so and the other models'
+        results are those they get when fitted alone.  Shape mistakes and
+        invalid options raise ``ValueError``.
+
+    Example::
+
+        >>> import numpy as np, jaxglm as jg
+        >>> X = np.column_stack([np.ones(6), np.arange(6.0)])
+        >>> Y = np.array([[1.0, 0, 2, 4, 5, 7], [0.0, 1, 1, 2, 2, 3]])
+        >>> res = jg.fit_many(X, Y, jg.Poisson())
+        >>> res.coef.shape
+        (2, 2)
+    """
+    family = Gaussian() if family is None else family
+    _check_options(max_iter, tol, batch_size)
+    arrays, shared, n_models = _prepare_many(X, Y, weights, offset, l2)
+    fam_leaves, fam_tree = jax.tree_util.tree_flatten(family)
+    fam_leaves = [jnp.asarray(leaf) for leaf in fam_leaves]
+    fam_batched = tuple(_family_leaf_batched(leaf, n_models) for leaf in fam_leaves)
+    devices = tuple(jax.devices() if devices is None else devices)
+    chunk = _chunk_size(batch_size, n_models, len(devices))
+    run = _chunk_runner(solver, offset is not None, shared, fam_tree, fam_batched, devices)
+    shared_args = [jnp.asarray(a) if s else None for a, s in zip(arrays, shared)]
+    bar = _Progress(n_models, progress)
+    pieces = []
+    for start in range(0, n_models, chunk):
+        args = [a if s else _chunk(x, start, chunk) for a, x, s in zip(shared_args, arrays, shared)]
+        leaves = [_chunk(leaf, start, chunk) if b else leaf for leaf, b in zip(fam_leaves, fam_batched)]
+        pieces.append(run(*args, leaves, max_iter, tol))
+        if len(pieces) > 1:  # report the previous chunk once it is done (keeps dispatch async)
+            bar.update(pieces[-2].status, start)
+    bar.finish(pieces[-1].status)
+    return _concatenate(pieces, n_models)
+
+
+def _check_options(max_iter, tol, batch_size):
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if not float(tol) > 0:
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def _prepare_many(X, Y, weights, offset, l2):
+    """Host arrays (X, Y, weights, offset, l2) in one float dtype, and which are shared."""
+    X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X)
+    Y = np.asarray(Y.to_numpy() if hasattr(Y, "to_numpy") else Y)
+    dtype = np.dtype(float_dtype(X, Y))
+    if X.ndim not in (2, 3):
+        raise ValueError(f"X must be (n, p) shared or (B, n, p) per model, got shape {X.shape}")
+    if Y.ndim != 2:
+        raise ValueError(f"Y must be (B, n), one row per model, got shape {Y.shape}")
+    n_models, n = Y.shape
+    p = X.shape[-1]
+    if X.shape[-2] != n or (X.ndim == 3 and X.shape[0] != n_models):
+        want = f"({n}, p) or ({n_models}, {n}, p)"
+        raise ValueError(f"X must have shape {want} to match Y {Y.shape}, got {X.shape}")
+    if n_models == 0 or n == 0 or p == 0:
+        raise ValueError(f"need at least one model, observation and column, got X {X.shape}, Y {Y.shape}")
+    weights = np.ones(n, dtype) if weights is None else weights
+    offset = np.zeros(n, dtype) if offset is None else offset
+    out = [X.astype(dtype, copy=False), Y.astype(dtype, copy=False)]
+    for name, value in (("weights", weights), ("offset", offset)):
+        value = np.asarray(value, dtype)
+        if value.shape not in ((n,), (n_models, n)):
+            raise ValueError(f"{name} must be ({n},) shared or ({n_models}, {n}) per model, got {value.shape}")
+        out.append(value)
+    l2 = np.asarray(l2, dtype)
+    if l2.ndim > 1 or (l2.ndim == 1 and l2.shape[0] != p):
+        raise ValueError(f"l2 must be a scalar or have one value per coefficient ({p},), got shape {l2.shape}")
+    out.append(np.broadcast_to(l2, (p,)))
+    shared = (X.ndim == 2, False, out[2].ndim == 1, out[3].ndim == 1, True)
+    return out, shared, n_models
+
+
+def _family_leaf_batched(leaf, n_models):
+    if leaf.ndim == 0:
+        return False
+    if leaf.ndim == 1 and leaf.shape[0] == n_models:
+        return True
+    raise ValueError(f"a family parameter must be a scalar or have one value per model "
+                     f"({n_models},), got shape {leaf.shape}")
+
+
+def _chunk_size(batch_size, n_models, n_devices):
+    """Models per chunk: a multiple of the device count, at most B rounded up."""
+    size = min(n_models, DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size))
+    return -(-size // n_devices) * n_devices
+
+
+def _chunk(array, start, size):
+    """Rows [start, start + size) of ``array``, padded by repeating its last row."""
+    part = array[start:start + size]
+    if part.shape[0] < size:
+        pad = np.repeat(part[-1:], size - part.shape[0], axis=0)
+        part = np.concatenate([part, pad])
+    return part
+
+
+@functools.lru_cache(maxsize=64)
+def _chunk_runner(solver, has_offset, shared, fam_tree, fam_batched, devices):
+    """The compiled chunk fit (cached so a second call with the same shapes reuses it)."""
+
+    def one(X, y, weights, offset, l2, leaves, max_iter, tol):
+        family = jax.tree_util.tree_unflatten(fam_tree, leaves)
+        return fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, solver=solver,
+                          has_offset=has_offset)
+
+    axes = tuple(None if s else 0 for s in shared) + ([0 if b else None for b in fam_batched], None, None)
+    batched = jax.vmap(one, in_axes=axes)
+    if len(devices) == 1:
+        return jax.jit(batched)
+    mesh = Mesh(np.array(devices), (AXIS,))
+    spec = lambda axis: PartitionSpec() if axis is None else PartitionSpec(AXIS)
+    in_specs = tuple(spec(a) for a in axes[:5]) + ([spec(a) for a in axes[5]], PartitionSpec(), PartitionSpec())
+    return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(AXIS),
+                                 check_vma=False))
+
+
+def _concatenate(pieces, n_models):
+    """One result with leading axis B from the chunk results (padding dropped)."""
+    return jax.tree_util.tree_map(
+        lambda *parts: jnp.asarray(np.concatenate([np.asarray(x) for x in parts])[:n_models]), *pieces)
+
+
+class _Progress:
+    """A progress bar on stderr: tqdm's when installed, else a plain one."""
+
+    def __init__(self, total, enabled):
+        self.total, self.enabled, self.done = total, enabled, 0
+        self.start = time.perf_counter()
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+                self.bar = tqdm(total=total, unit="model", desc="fit_many")
+            except ImportError:
+                pass
+
+    def update(self, ready, done):
+        """Wait for ``ready`` (a finished chunk's output), then show ``done`` models."""
+        if not self.enabled:
+            return
+        jax.block_until_ready(ready)
+        self._show(min(done, self.total))
+
+    def finish(self, ready):
+        if not self.enabled:
+            return
+        jax.block_until_ready(ready)
+        self._show(self.total)
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def _show(self, done):
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+        else:
+            width = 30
+            filled = int(width * done / self.total)
+            elapsed = time.perf_counter() - self.start
+            sys.stderr.write(f"\rfit_many [{'#' * filled}{'.' * (width - filled)}] "
+                             f"{done}/{self.total} models {elapsed:.1f}s")
+            sys.stderr.flush()
+        self.done = done

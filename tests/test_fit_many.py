@@ -1,0 +1,165 @@
+"""fit_many: batched fits equal the single fits; a bad model never disturbs the others.
+
+References: ``jg.fit`` per model (the "fitted alone" semantics) and statsmodels
+GLM (independent).  Shapes are small and shared so each compiled program is
+built once per module.
+"""
+
+import contextlib
+
+import jax
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+import jaxglm as jg
+from jaxglm.status import Status
+
+BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+B, N, P = 6, 60, 3
+CHUNK = 4  # 6 models in chunks of 4: the last chunk is padded
+
+
+def _design(rng, n=N):
+    return np.column_stack([np.ones(n), rng.normal(size=(n, P - 1))])
+
+
+@pytest.fixture(scope="module")
+def poisson_shared():
+    rng = np.random.default_rng(1)
+    X = _design(rng)
+    coefs = rng.normal(0, 0.3, size=(B, P)) + np.array([0.5, 0, 0])
+    Y = rng.poisson(np.exp(coefs @ X.T)).astype(float)
+    return X, Y, jg.fit_many(X, Y, jg.Poisson(), batch_size=CHUNK)
+
+
+def test_shared_X_matches_statsmodels(poisson_shared):
+    X, Y, res = poisson_shared
+    assert res.coef.shape == (B, P) and res.cov.shape == (B, P, P)
+    for b in range(B):
+        ref = sm.GLM(Y[b], X, family=sm.families.Poisson()).fit(tol=1e-12)
+        np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6)
+        np.testing.assert_allclose(res.std_err[b], ref.bse, rtol=1e-6)
+        np.testing.assert_allclose(res.deviance[b], ref.deviance, rtol=1e-8)
+        np.testing.assert_allclose(res.null_deviance[b], ref.null_deviance, rtol=1e-8)
+    assert np.all(np.asarray(res.status) == Status.CONVERGED)
+
+
+def test_shared_X_equals_fit_alone(poisson_shared):
+    X, Y, res = poisson_shared
+    for b in range(B):
+        alone = jg.fit(X, Y[b], jg.Poisson())
+        for field in ("coef", "cov", "deviance", "null_deviance", "loglik", "aic"):
+            np.testing.assert_allclose(getattr(res, field)[b], getattr(alone, field), rtol=1e-10, atol=1e-14)
+        assert int(res.n_iter[b]) == int(alone.n_iter) and int(res.status[b]) == int(alone.status)
+
+
+def test_no_recompile_and_progress(poisson_shared, capsys):
+    X, Y, _ = poisson_shared
+    with count_compiles() as compiles:
+        res = jg.fit_many(X, Y[::-1].copy(), jg.Poisson(), batch_size=CHUNK, progress=True)
+        res.coef.block_until_ready()
+    assert compiles == [], "a second call with the same shapes recompiled"
+    err = capsys.readouterr().err
+    assert "fit_many" in err and f"{B}/{B}" in err
+    np.testing.assert_allclose(res.coef[::-1], poisson_shared[2].coef, rtol=1e-12)
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Collect XLA backend compilations (JAX's own monitoring event) inside the block."""
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == BACKEND_COMPILE_EVENT:
+            events.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+@pytest.fixture(scope="module")
+def binomial_bad():
+    """Per-model X; rows 1, 2, 4 are bad (NaN, separated, y out of range)."""
+    rng = np.random.default_rng(2)
+    X = np.stack([_design(rng) for _ in range(B)])
+    eta = np.einsum("bnp,p->bn", X, np.array([0.2, 0.8, -0.5]))
+    good = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float)
+    bad = good.copy()
+    bad[1, 7] = np.nan
+    bad[2] = (X[2, :, 1] > 0).astype(float)  # perfectly separated by column 1
+    bad[4, 3] = 1.5
+    fam = jg.Binomial()
+    return X, good, bad, jg.fit_many(X, good, fam, batch_size=CHUNK), jg.fit_many(X, bad, fam, batch_size=CHUNK)
+
+
+def test_bad_models_get_their_own_status(binomial_bad):
+    *_, res = binomial_bad
+    status = np.asarray(res.status)
+    assert status[1] == Status.INVALID_INPUT
+    assert status[4] == Status.INVALID_INPUT
+    assert np.all(status[[0, 3, 5]] == Status.CONVERGED)
+    assert not np.any(np.asarray(res.converged)[[1, 4]])
+
+
+def test_bad_models_leave_neighbours_unchanged(binomial_bad):
+    X, good, bad, res_good, res_bad = binomial_bad
+    for b in (0, 3, 5):
+        for field in ("coef", "cov", "deviance", "null_deviance", "n_iter", "status"):
+            np.testing.assert_array_equal(getattr(res_bad, field)[b], getattr(res_good, field)[b])
+        alone = jg.fit(X[b], good[b], jg.Binomial())
+        np.testing.assert_allclose(res_bad.coef[b], alone.coef, rtol=1e-10)
+        np.testing.assert_allclose(res_bad.std_err[b], alone.std_err, rtol=1e-10)
+        ref = sm.GLM(good[b], X[b], family=sm.families.Binomial()).fit(tol=1e-12)
+        np.testing.assert_allclose(res_bad.coef[b], ref.params, rtol=1e-6)
+
+
+def test_separated_model_alone_has_same_status(binomial_bad):
+    X, _, bad, _, res_bad = binomial_bad
+    alone = jg.fit(X[2], bad[2], jg.Binomial())
+    assert int(alone.status) == int(res_bad.status[2])
+    np.testing.assert_allclose(res_bad.coef[2], alone.coef, rtol=1e-8)
+
+
+def test_per_model_weights_offset_and_family_parameter():
+    """(B, n, p) X, (B, n) weights and offset, one NegativeBinomial alpha per model."""
+    rng = np.random.default_rng(3)
+    X = np.stack([_design(rng) for _ in range(B)])
+    weights = rng.integers(1, 4, size=(B, N)).astype(float)
+    offset = rng.normal(0, 0.2, size=(B, N))
+    alphas = np.linspace(0.3, 1.5, B)
+    mu = np.exp(np.einsum("bnp,p->bn", X, np.array([0.5, 0.3, -0.2])) + offset)
+    Y = rng.negative_binomial(1 / alphas[:, None], 1 / (1 + alphas[:, None] * mu)).astype(float)
+    res = jg.fit_many(X, Y, jg.NegativeBinomial(alpha=alphas), weights=weights, offset=offset,
+                      batch_size=CHUNK, tol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.family.alpha), alphas)
+    for b in range(B):
+        ref = sm.GLM(Y[b], X[b], family=sm.families.NegativeBinomial(alpha=alphas[b]),
+                     offset=offset[b], var_weights=weights[b]).fit(tol=1e-12)
+        np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(res.std_err[b], ref.bse, rtol=1e-6)
+        np.testing.assert_allclose(res.deviance[b], ref.deviance, rtol=1e-8)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(X=np.ones((5, 2)), Y=np.ones(5)), "Y must be"),
+    (dict(X=np.ones((4, 2)), Y=np.ones((3, 5))), "X must have shape"),
+    (dict(X=np.ones((2, 5, 2)), Y=np.ones((3, 5))), "X must have shape"),
+    (dict(X=np.ones(5), Y=np.ones((3, 5))), "X must be"),
+    (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), weights=np.ones(4)), "weights must be"),
+    (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), offset=np.ones((2, 5))), "offset must be"),
+    (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), l2=np.ones(3)), "l2 must be"),
+    (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), batch_size=0), "batch_size"),
+    (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), family=jg.NegativeBinomial(alpha=np.ones(2))),
+     "family parameter"),
+])
+def test_static_mistakes_raise(kwargs, message):
+    kwargs = dict(kwargs)
+    X, Y = kwargs.pop("X"), kwargs.pop("Y")
+    family = kwargs.pop("family", jg.Poisson())
+    with pytest.raises(ValueError, match=message):
+        jg.fit_many(X, Y, family, **kwargs)
