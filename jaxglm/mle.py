@@ -38,6 +38,7 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from . import implicit
 from ._pytree import is_concrete
 from .solvers import gradient
 from .status import Status
@@ -148,13 +149,19 @@ def _mle_compiled(params0, args, max_iter, tol, *, negloglik, solver):
     flat0, unravel = ravel_pytree(params0)
     fun = _flat_objective(negloglik, unravel, args, flat0.dtype)
     tol = jnp.maximum(jnp.asarray(tol, flat0.dtype), 1000 * jnp.finfo(flat0.dtype).eps)
-    if isinstance(solver, str) and solver == "newton":
-        x, n_iter, status = newton(fun, flat0, max_iter=max_iter, tol=tol)
-    else:
-        gtol = tol * jnp.linalg.norm(jax.grad(fun)(flat0))
-        state = gradient.minimize(fun, flat0, solver, max_iter=max_iter, gtol=gtol)
-        x, n_iter, status = state.x, state.n_iter, state.status
-    return inference_at(negloglik, unravel(x), args, n_iter, status)
+
+    def loop(_):
+        if isinstance(solver, str) and solver == "newton":
+            x, n_iter, status = newton(fun, flat0, max_iter=max_iter, tol=tol)
+        else:
+            gtol = tol * jnp.linalg.norm(jax.grad(fun)(flat0))
+            state = gradient.minimize(fun, flat0, solver, max_iter=max_iter, gtol=gtol)
+            x, n_iter, status = state.x, state.n_iter, state.status
+        return x, (n_iter, status)
+
+    # Derivatives of the estimate w.r.t. args from grad f = 0 (jaxglm.implicit), not through the loop.
+    x, (n_iter, status) = implicit.root(jax.grad(fun), loop, flat0)
+    return implicit.flag_unconverged(inference_at(negloglik, unravel(x), args, n_iter, status))
 
 
 def _flat_objective(negloglik, unravel, args, dtype):
