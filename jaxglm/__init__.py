@@ -9,6 +9,7 @@ from .families import (Binomial, Family, Gamma, Gaussian, InverseGaussian, Negat
                        Poisson, Tweedie)
 from .fit import fit
 from .mle import MLEResult, mle
+from .nuisance import fit_ml
 from .predict import predict, residuals
 from .result import GLMResult
 from .status import Status
@@ -18,5 +19,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Binomial", "Family", "Gamma", "Gaussian", "GLMResult", "MLEResult", "InverseGaussian", "NegativeBinomial",
-    "Poisson", "Status", "Tweedie", "fit", "fit_many", "mle", "links", "predict", "residuals", "status", "summary",
+    "Poisson", "Status", "Tweedie", "fit", "fit_ml", "fit_many", "mle", "links", "predict", "residuals", "status", "summary",
 ]
