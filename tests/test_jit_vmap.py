@@ -1,0 +1,143 @@
+"""The JAX contract of ``jg.fit``: jit without static arguments, vmap over data and
+family parameters, batched results equal per-model fits, no recompilation.
+
+References: statsmodels GLM per model (independent) and the eager ``jg.fit``.
+Compilations are counted with JAX's own monitoring event for backend compiles.
+"""
+
+import contextlib
+
+import jax
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+import jaxglm as jg
+
+BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+B, N, P = 4, 50, 3
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Collect XLA backend compilations inside the block (JAX's monitoring event)."""
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == BACKEND_COMPILE_EVENT:
+            events.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(11)
+    X = np.stack([np.column_stack([np.ones(N), rng.normal(size=(N, P - 1))]) for _ in range(B)])
+    weights = rng.integers(1, 4, size=(B, N)).astype(float)
+    offset = rng.normal(0, 0.2, size=(B, N))
+    mu = np.exp(np.einsum("bnp,p->bn", X, np.array([0.4, 0.3, -0.2])) + offset)
+    Y = rng.poisson(mu).astype(float)
+    return X, Y, weights, offset
+
+
+@pytest.fixture(scope="module")
+def jitted_fit():
+    return jax.jit(jg.fit)
+
+
+def test_jit_without_static_arguments(data, jitted_fit):
+    X, Y, _, _ = data
+    res = jitted_fit(X[0], Y[0], jg.Poisson())
+    ref = sm.GLM(Y[0], X[0], family=sm.families.Poisson()).fit(tol=1e-12)
+    np.testing.assert_allclose(res.coef, ref.params, rtol=1e-6)
+    np.testing.assert_allclose(res.std_err, ref.bse, rtol=1e-6)
+    np.testing.assert_allclose(res.deviance, ref.deviance, rtol=1e-8)
+
+
+def test_jit_second_call_same_shapes_does_not_recompile(data, jitted_fit):
+    X, Y, _, _ = data
+    jitted_fit(X[0], Y[0], jg.Poisson()).coef.block_until_ready()
+    size = jitted_fit._cache_size()
+    with count_compiles() as compiles:
+        res = jitted_fit(X[1], Y[1], jg.Poisson())
+        res.coef.block_until_ready()
+    assert compiles == [] and jitted_fit._cache_size() == size
+    ref = sm.GLM(Y[1], X[1], family=sm.families.Poisson()).fit(tol=1e-12)
+    np.testing.assert_allclose(res.coef, ref.params, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def vmapped_fit():
+    def one(X, y, weights, offset):
+        return jg.fit(X, y, jg.Poisson(), weights=weights, offset=offset, tol=1e-12)
+    return jax.jit(jax.vmap(one))
+
+
+def test_vmap_over_X_y_weights_offset(data, vmapped_fit):
+    X, Y, weights, offset = data
+    res = vmapped_fit(X, Y, weights, offset)
+    assert res.coef.shape == (B, P) and res.cov.shape == (B, P, P) and res.status.shape == (B,)
+    for b in range(B):
+        ref = sm.GLM(Y[b], X[b], family=sm.families.Poisson(), offset=offset[b],
+                     var_weights=weights[b]).fit(tol=1e-12)
+        np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6)
+        np.testing.assert_allclose(res.std_err[b], ref.bse, rtol=1e-6)
+        np.testing.assert_allclose(res.deviance[b], ref.deviance, rtol=1e-8)
+        np.testing.assert_allclose(res.null_deviance[b], ref.null_deviance, rtol=1e-8)
+
+
+def test_vmap_equals_per_model_fits(data, vmapped_fit):
+    X, Y, weights, offset = data
+    res = vmapped_fit(X, Y, weights, offset)
+    for b in (0, B - 1):
+        alone = jg.fit(X[b], Y[b], jg.Poisson(), weights=weights[b], offset=offset[b], tol=1e-12)
+        for field in ("coef", "cov", "deviance", "null_deviance", "loglik", "n_iter", "status"):
+            np.testing.assert_allclose(getattr(res, field)[b], getattr(alone, field), rtol=1e-10)
+    with count_compiles() as compiles:  # the eager fit reuses its compiled program too
+        jg.fit(X[1], Y[1], jg.Poisson(), weights=weights[1], offset=offset[1]).coef.block_until_ready()
+    assert compiles == []
+
+
+def test_vmap_second_call_does_not_recompile(data, vmapped_fit):
+    X, Y, weights, offset = data
+    vmapped_fit(X, Y, weights, offset).coef.block_until_ready()
+    with count_compiles() as compiles:
+        vmapped_fit(X[::-1].copy(), Y[::-1].copy(), weights, offset).coef.block_until_ready()
+    assert compiles == []
+
+
+def test_vmap_over_negative_binomial_alpha(data):
+    """A vector of alphas: the family is a pytree whose leaf ``alpha`` is mapped."""
+    X, _, _, _ = data
+    rng = np.random.default_rng(12)
+    alphas = np.array([0.2, 0.5, 1.0, 2.0])
+    mu = np.exp(X @ np.array([0.4, 0.3, -0.2]))
+    Y = rng.negative_binomial(1 / alphas[:, None], 1 / (1 + alphas[:, None] * mu)).astype(float)
+    fit_alpha = jax.vmap(lambda X, y, alpha: jg.fit(X, y, jg.NegativeBinomial(alpha=alpha), tol=1e-12))
+    res = fit_alpha(X, Y, alphas)
+    np.testing.assert_allclose(res.family.alpha, alphas)
+    for b in range(B):
+        ref = sm.GLM(Y[b], X[b], family=sm.families.NegativeBinomial(alpha=alphas[b])).fit(tol=1e-12)
+        np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(res.std_err[b], ref.bse, rtol=1e-6)
+        np.testing.assert_allclose(res.deviance[b], ref.deviance, rtol=1e-8)
+
+
+def test_vmap_over_family_object_tweedie_power(data):
+    """``in_axes`` may map the family object itself: one Tweedie power per model, shared X."""
+    X, _, _, _ = data
+    rng = np.random.default_rng(13)
+    powers = np.array([1.2, 1.4, 1.6, 1.8])
+    y = rng.gamma(2.0, np.exp(X[0] @ np.array([0.4, 0.3, -0.2])) / 2.0)
+    family = jg.Tweedie(power=powers)
+    res = jax.vmap(lambda fam: jg.fit(X[0], y, fam, tol=1e-12))(family)
+    for b in range(B):
+        ref = sm.GLM(y, X[0], family=sm.families.Tweedie(var_power=powers[b])).fit(tol=1e-12)
+        np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(res.std_err[b], ref.bse, rtol=1e-6)
+        np.testing.assert_allclose(res.scale[b], ref.scale, rtol=1e-6)
