@@ -197,9 +197,12 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     rank = (X.shape[1] - jnp.sum(alias)).astype(dtype)
     df_resid = nobs - rank
 
-    _, info_weight = inference.working_function(family, y, weights, kind)(eta)
-    information, _ = masked_system(weighted_gram(X, info_weight) + jnp.diag(l2), beta, alias)
+    score, info_weight = inference.working_function(family, y, weights, kind)(eta)
+    information, gradient = masked_system(weighted_gram(X, info_weight) + jnp.diag(l2),
+                                          X.T @ score - l2 * beta, alias)
     inv_information = jnp.linalg.inv(information)
+    # Newton decrement: the deviance decrease one more Newton step predicts (~0 at an optimum).
+    decrement = gradient @ inv_information @ gradient
     singular = ~jnp.all(jnp.isfinite(inv_information)) | ~jnp.all(jnp.diagonal(inv_information) > 0)
 
     deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, mu), 0.0))
@@ -218,7 +221,8 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     null_mu = null_mean(family, y, weights, offset, intercept, max_iter, tol, has_offset)
     null_deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, null_mu), 0.0))
 
-    status = refine_status(family, status, mu, used, alias, singular)
+    status = refine_status(family, status, mu, used, alias, singular, X,
+                           stationary=is_stationary(decrement, deviance, tol))
     converged = (status == Status.CONVERGED) | (status == Status.ALIASED)
     return GLMResult(
         coef=coef, cov=cov, std_err=std_err, statistic=statistic, p_value=p_value, scale=scale,
@@ -228,14 +232,58 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
         family=family)
 
 
-def refine_status(family, status, mu, used, alias, singular):
-    """Turn a loop status into the final one: separation, singular information, aliasing."""
+def is_stationary(decrement, deviance, tol):
+    """True when the Newton decrement g' I^{-1} g (the deviance decrease one more
+    Newton step predicts) is below max(1000 tol, sqrt(eps)) (|deviance| + 0.1).
+
+    At an optimum reached by R's rule it is of order tol (|deviance| + 0.1) or
+    smaller; a loop pinned by the edge of the mean's range (Binomial
+    probabilities that round to exactly 0 or 1 under separation) stops with a
+    decrement of order the deviance itself.  NaN (singular information) counts
+    as stationary: that case is reported as SINGULAR.
+    """
+    dtype = jnp.result_type(deviance)
+    relative = jnp.maximum(1000 * tol, jnp.sqrt(jnp.finfo(dtype).eps))
+    return ~(decrement > relative * (jnp.abs(deviance) + 0.1))
+
+
+def refine_status(family, status, mu, used, alias, singular, X=None, *, stationary=True):
+    """Turn a loop status into the final one: separation, singular information, aliasing.
+
+    Order: a loop failure other than separation stays; Binomial separation
+    overrides CONVERGED, MAX_ITER and NONFINITE (see ``separated``); then
+    SINGULAR; then ALIASED for a converged fit with aliased columns.
+    """
     ok = status == Status.CONVERGED
-    if isinstance(family, Binomial):
-        eps = 10 * jnp.finfo(mu.dtype).eps
-        boundary = jnp.any(used & ((mu < eps) | (mu > 1 - eps)))
-        status = jnp.where((ok | (status == Status.MAX_ITER)) & boundary, Status.SEPARATION, status)
+    if isinstance(family, Binomial) and X is not None:
+        blocked = (status == Status.NONFINITE) | ~stationary
+        candidate = ok | (status == Status.MAX_ITER) | (status == Status.NONFINITE)
+        status = jnp.where(candidate & separated(X, mu, used, alias, blocked), Status.SEPARATION, status)
         ok = status == Status.CONVERGED
     status = jnp.where(ok & singular, Status.SINGULAR, status)
     ok = status == Status.CONVERGED
     return jnp.where(ok & jnp.any(alias), Status.ALIASED, status)
+
+
+def separated(X, mu, used, alias, blocked=False):
+    """Binomial (quasi-)complete separation: fitted probabilities at 0 or 1 that run away.
+
+    An observation is at the boundary when mu < delta or mu > 1 - delta, with
+    delta = sqrt(machine epsilon) (1.5e-8 in float64, 3.5e-4 in float32).  The
+    data are flagged as separated when some observation is at the boundary and
+    either
+
+    * the fit is ``blocked``: the loop stopped at a point that is not
+      stationary (or could not make a finite step) because probabilities
+      rounded to exactly 0 or 1 -- typical of perfect separation; or
+    * removing the boundary observations loses rank: a direction in which the
+      boundary fitted values run off to +-infinity is determined by them alone,
+      so the MLE does not exist -- quasi-complete separation.
+
+    Well-posed data with a few extreme but legitimate probabilities reach a
+    stationary point and keep full rank without them, so they are not flagged.
+    """
+    delta = jnp.sqrt(jnp.finfo(mu.dtype).eps)
+    boundary = used & ((mu < delta) | (mu > 1 - delta) | ~jnp.isfinite(mu))
+    rest = aliased_columns(X, (used & ~boundary).astype(X.dtype))
+    return jnp.any(boundary) & (blocked | jnp.any(rest & ~alias))
