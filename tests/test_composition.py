@@ -1,0 +1,127 @@
+"""``fit`` and ``mle`` composed inside other JAX programs: grad of vmap, vmap of grad, lax.scan, jit.
+
+The quantity differentiated is the sum over B = 3 Poisson models (n = 40, p = 3,
+with offset) of the deviance at the fit, as a function of a shared ridge
+penalty l2; every composition must give the same number, and it must match a
+central finite difference.  Per-model failures give NaN derivatives for that
+model only, and nothing raises under tracing.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxglm as jg
+
+N, B = 40, 3
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.ones(N), 0.5 * rng.normal(size=(N, 2))])
+    offset = 0.1 * rng.normal(size=N)
+    Y = rng.poisson(np.exp(X @ [0.4, 0.3, -0.2] + offset), size=(B, N)).astype(float)
+    return X, Y, offset
+
+
+def deviance(X, y, offset, l2):
+    return jg.fit(X, y, jg.Poisson(), offset=offset, l2=l2, tol=1e-15).deviance
+
+
+def batch_loss(X, Y, offset, l2):
+    return jnp.sum(jax.vmap(deviance, in_axes=(None, 0, None, None))(X, Y, offset, l2))
+
+
+grad_of_vmap = jax.jit(jax.grad(batch_loss, argnums=3))
+vmap_of_grad = jax.jit(jax.vmap(jax.grad(deviance, argnums=3), in_axes=(None, 0, None, None)))
+
+
+@jax.jit
+def scan_loss(X, Y, offset, l2):
+    def body(total, y):
+        return total + deviance(X, y, offset, l2), None
+    return jax.lax.scan(body, jnp.zeros((), X.dtype), Y)[0]
+
+
+@pytest.fixture(scope="module")
+def reference(data):
+    """Central difference of the batch loss in l2 at l2 = 0.5 (eager fits, one vmapped compile)."""
+    X, Y, offset = data
+    h = 1e-6
+    values = jax.vmap(lambda l2: batch_loss(X, Y, offset, l2))(jnp.array([0.5 + h, 0.5 - h]))
+    return float(values[0] - values[1]) / (2 * h)
+
+
+def test_grad_of_vmap_of_fit_in_jit(data, reference):
+    X, Y, offset = data
+    np.testing.assert_allclose(grad_of_vmap(X, Y, offset, 0.5), reference, rtol=1e-6)
+
+
+def test_vmap_of_grad_of_fit(data, reference):
+    X, Y, offset = data
+    per_model = vmap_of_grad(X, Y, offset, 0.5)
+    assert per_model.shape == (B,)
+    np.testing.assert_allclose(jnp.sum(per_model), reference, rtol=1e-6)
+
+
+def test_fit_inside_lax_scan(data, reference):
+    X, Y, offset = data
+    np.testing.assert_allclose(jax.grad(scan_loss, argnums=3)(X, Y, offset, 0.5), reference, rtol=1e-6)
+    np.testing.assert_allclose(jax.jvp(lambda l2: scan_loss(X, Y, offset, l2), (0.5,), (1.0,))[1],
+                               reference, rtol=1e-6)
+
+
+def test_bad_model_in_batch_is_nan_and_nothing_raises(data):
+    """Invalid y in one model: traced, so no ValueError (validation is skipped); only its derivative is NaN."""
+    X, Y, offset = data
+    Y = Y.copy()
+    Y[1, 0] = -1.0
+    per_model = np.asarray(vmap_of_grad(X, Y, offset, 0.5))
+    assert np.isfinite(per_model[[0, 2]]).all() and np.isnan(per_model[1])
+    with pytest.raises(ValueError, match="Poisson y"):
+        jg.fit(X, Y[1], jg.Poisson(), offset=offset)
+
+
+def test_no_host_callbacks_in_the_derivative_program(data):
+    X, Y, offset = data
+    text = str(jax.make_jaxpr(jax.grad(batch_loss, argnums=3))(X, Y, offset, 0.5))
+    assert "callback" not in text and "while" in text
+
+
+def test_solver_choice_inside_user_jit(data):
+    """``solver`` passed by functools.partial inside a user's jit; Newton and IRLS give the same derivative."""
+    X, Y, offset = data
+    fit_newton = functools.partial(jg.fit, solver="newton", tol=1e-15)
+
+    @jax.jit
+    def coef_grad(y):
+        return jax.jacrev(lambda yy: fit_newton(X, yy, jg.Poisson(), offset=offset).coef)(y)
+
+    irls = jax.jacfwd(lambda yy: jg.fit(X, yy, jg.Poisson(), offset=offset, tol=1e-15).coef)(Y[0])
+    np.testing.assert_allclose(coef_grad(Y[0]), irls, rtol=1e-8, atol=1e-12)
+
+
+def normal_nll(params, y):
+    return jnp.sum(0.5 * (y - params["m"]) ** 2 * jnp.exp(-2 * params["log_sd"]) + params["log_sd"])
+
+
+def normal_mle(y, max_iter=100):
+    p0 = {"m": jnp.zeros(()), "log_sd": jnp.zeros(())}
+    return jg.mle(normal_nll, p0, y, max_iter=max_iter)
+
+
+def test_mle_derivatives_closed_form_batched():
+    """Normal MLE: m = mean(y), log_sd = log(sd_ml(y)); dm/dy = 1/n, dlog_sd/dy = (y - m) / sum((y - m)^2)."""
+    Y = np.random.default_rng(4).normal(size=(2, 8))
+    jac = jax.vmap(jax.jacrev(lambda y: normal_mle(y).params))(Y)
+    centred = Y - Y.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(jac["m"], np.full_like(Y, 1 / 8), rtol=1e-9)
+    np.testing.assert_allclose(jac["log_sd"], centred / np.sum(centred**2, axis=1, keepdims=True), rtol=1e-8)
+    fwd = jax.jvp(lambda y: normal_mle(y).params["log_sd"], (Y[0],), (centred[0],))[1]
+    np.testing.assert_allclose(fwd, 1.0, rtol=1e-8)   # scaling y about its mean by (1 + t): d log_sd = 1
+    unconverged = jax.jacrev(lambda y: normal_mle(y, max_iter=1).params["m"])(Y[0])
+    assert np.isnan(unconverged).all()
