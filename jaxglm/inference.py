@@ -37,7 +37,8 @@ def score_and_expected(family, y, weight, eta):
     dmu_deta = family.link.inverse_deriv(eta)
     dl_dmu = lambda yy: _per_obs_grad(lambda m: family.loglik(yy, m, weight, 1.0), mu)
     score_mu, info_mu = jax.jvp(dl_dmu, (y,), (jnp.ones_like(y),))
-    return score_mu * dmu_deta, info_mu * dmu_deta**2
+    # (info * dmu) * dmu, not info * dmu**2: dmu**2 overflows first for huge means (log link, y ~ 1e200)
+    return score_mu * dmu_deta, (info_mu * dmu_deta) * dmu_deta
 
 
 def working_function(family, y, weight, kind):
