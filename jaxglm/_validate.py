@@ -57,10 +57,35 @@ def prepare(X, y, weights, offset, l2):
 
 
 def input_is_valid(family, X, y, weights, offset, l2):
-    """Traceable: True when all inputs are finite, weights >= 0 and y is in range."""
+    """Traceable: True when all inputs are finite, weights >= 0 (not all 0), y is in
+    range, l2 >= 0 and the family's parameters are valid (see ``family_is_valid``)."""
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in (X, y, weights, offset, l2)]))
     y_ok = jnp.all(family.valid_y(y) | (weights == 0))
-    return finite & y_ok & jnp.all(weights >= 0) & jnp.any(weights > 0) & jnp.all(l2 >= 0)
+    return (finite & y_ok & jnp.all(weights >= 0) & jnp.any(weights > 0) & jnp.all(l2 >= 0)
+            & family_is_valid(family))
+
+
+def family_is_valid(family):
+    """Traceable: the family's numeric parameters are in range.
+
+    NegativeBinomial ``alpha`` finite and > 0; Tweedie ``power`` in (1, 2); a
+    ``Power`` link's exponent finite and non-zero; and a user family's own
+    ``valid_params()`` when it defines one.  Concrete values are already checked
+    by the constructors; this catches traced or vmapped ones (-> INVALID_INPUT).
+    """
+    from .families import NegativeBinomial, Tweedie
+    from .links import Power
+
+    ok = jnp.asarray(True)
+    if isinstance(family, NegativeBinomial):
+        ok = ok & jnp.all(jnp.isfinite(family.alpha) & (family.alpha > 0))
+    if isinstance(family, Tweedie):
+        ok = ok & jnp.all((family.power > 1) & (family.power < 2))
+    if isinstance(getattr(family, "link", None), Power):
+        ok = ok & jnp.all(jnp.isfinite(family.link.power) & (family.link.power != 0))
+    if hasattr(family, "valid_params"):
+        ok = ok & jnp.all(family.valid_params())
+    return ok
 
 
 def validate_values(family, X, y, weights, offset, l2, max_iter, tol):
