@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..status import Status
+from .gram import weighted_gram  # noqa: F401  (re-exported; batched by its own vmap rule)
 
 MAX_HALVINGS = 30
 
@@ -56,11 +57,6 @@ def solve_spd(matrix, rhs):
     """Solve ``matrix @ x = rhs`` by Cholesky; NaN where ``matrix`` is not positive definite."""
     chol = jnp.linalg.cholesky(matrix)
     return jax.scipy.linalg.cho_solve((chol, True), rhs)
-
-
-def weighted_gram(X, weight):
-    """X^T diag(weight) X, shape (p, p)."""
-    return (X.T * weight) @ X
 
 
 def wls_step(X, offset, eta, l2, alias, working):
