@@ -2,8 +2,10 @@
 
 Inside ``jit``/``vmap`` nothing raises on bad numbers; each result carries an
 integer ``status`` (and ``converged``, which is True only for ``CONVERGED`` and
-``ALIASED``).  On the host, :func:`explain` turns codes into messages and
-:func:`check` raises when asked.
+``ALIASED``: a fit that did not converge is never reported as converged).  On
+the host, :func:`explain` turns codes into messages, :func:`counts` tallies a
+batch, and :func:`check` raises when asked.  ``ADVICE`` says what to do about
+each code.
 
 =====  ===============  ==============================================================
 code   name             meaning
@@ -15,9 +17,12 @@ code   name             meaning
 3      SINGULAR         the information matrix is singular at the estimate (numerically
                         not positive definite even after removing aliased columns)
 4      SEPARATION       Binomial: fitted probabilities reached 0 or 1 (perfect or
-                        quasi-complete separation); coefficients diverge
+                        quasi-complete separation); the MLE does not exist and the
+                        reported (finite) coefficients are arbitrary points on a
+                        path to infinity
 5      INVALID_INPUT    the data given to a traced fit was invalid (non-finite values,
-                        y outside the family's range, negative weights)
+                        y outside the family's range, negative or all-zero weights,
+                        negative l2, family parameters out of range); nothing was fitted
 6      ALIASED          converged, but some columns of X are linear combinations of
                         others; their coefficients are NaN (R reports NA), the rest is
                         the fit of the identifiable part
@@ -47,10 +52,37 @@ MESSAGES = {
     Status.SINGULAR: "the information matrix is singular at the estimate; standard errors are not available",
     Status.SEPARATION: "fitted probabilities numerically 0 or 1: the data are (quasi-)separated and "
                        "the maximum likelihood estimate does not exist; consider l2 or removing the separating covariate",
-    Status.INVALID_INPUT: "invalid input: non-finite values, y outside the family's range, or negative weights",
+    Status.INVALID_INPUT: "invalid input: non-finite values, y outside the family's range, negative or all-zero "
+                          "weights, negative l2 or a family parameter out of range; nothing was fitted",
     Status.ALIASED: "converged, but some columns of X are aliased (linear combinations of others); "
                     "their coefficients are NaN, as R reports NA",
 }
+
+ADVICE = {
+    Status.CONVERGED: "nothing to do.",
+    Status.MAX_ITER: "raise max_iter (or loosen tol); if it persists, the MLE may lie on the edge of the "
+                     "parameter space (an identity link whose mean wants to go below 0) or not exist.",
+    Status.NONFINITE: "rescale covariates, check for extreme offsets/weights, or use the canonical link; "
+                      "with float32 data consider float64 (jax_enable_x64).",
+    Status.SINGULAR: "drop or combine nearly collinear covariates, or add a small l2 penalty.",
+    Status.SEPARATION: "the separating covariate predicts the outcome perfectly: report it as such, "
+                       "use a penalised fit (l2 > 0) or Firth-type regression, or drop/merge categories.",
+    Status.INVALID_INPUT: "fix the data of this model: see jaxglm.fit's ValueError for the exact problem "
+                          "(call it eagerly on this model's arrays).",
+    Status.ALIASED: "res.aliased names the redundant columns (the later of each collinear set); their "
+                    "coef is NaN and the rest is the fit without them; drop them to silence this.",
+}
+
+#: Codes for which ``converged`` is True.
+SUCCESS = (Status.CONVERGED, Status.ALIASED)
+
+
+def _name_and_message(code):
+    try:
+        status = Status(int(code))
+    except ValueError:
+        return f"UNKNOWN({int(code)}): not a jaxglm status code"
+    return f"{status.name}: {MESSAGES[status]}"
 
 
 def explain(result_or_status):
@@ -63,23 +95,47 @@ def explain(result_or_status):
 
         >>> explain(0)
         'CONVERGED: converged'
+        >>> explain([0, 4])[1].split(":")[0]
+        'SEPARATION'
     """
     codes = np.asarray(getattr(result_or_status, "status", result_or_status))
-    messages = [f"{Status(int(c)).name}: {MESSAGES[Status(int(c))]}" for c in codes.ravel()]
+    messages = [_name_and_message(c) for c in codes.ravel()]
     return messages[0] if codes.ndim == 0 else messages
 
 
-def check(result, allow=(Status.CONVERGED,)):
+def counts(result_or_status):
+    """How many models have each status: ``{name: count}`` for the codes present.
+
+    Example::
+
+        >>> counts([0, 0, 4, 6])
+        {'CONVERGED': 2, 'SEPARATION': 1, 'ALIASED': 1}
+    """
+    codes = np.asarray(getattr(result_or_status, "status", result_or_status)).ravel()
+    values, numbers = np.unique(codes, return_counts=True)
+    return {(Status(int(v)).name if int(v) in Status._value2member_map_ else f"UNKNOWN({int(v)})"): int(c)
+            for v, c in zip(values, numbers)}
+
+
+def check(result, allow=SUCCESS):
     """Raise ``RuntimeError`` unless every model's status is in ``allow``; return ``result``.
+
+    ``allow`` defaults to ``SUCCESS`` (CONVERGED and ALIASED, the codes for which
+    ``converged`` is True); pass ``allow=(Status.CONVERGED,)`` to reject aliased
+    fits too.  The message names the first failing model, its status and what
+    to do about it, and counts the failures of a batch.
 
     Example::
 
         res = jg.status.check(jg.fit(X, y, jg.Poisson()))
     """
-    codes = np.asarray(result.status).ravel()
-    bad = [i for i, c in enumerate(codes) if int(c) not in {int(a) for a in allow}]
+    codes = np.asarray(getattr(result, "status", result)).ravel()
+    allowed = {int(a) for a in allow}
+    bad = [i for i, c in enumerate(codes) if int(c) not in allowed]
     if bad:
         first = bad[0]
-        where = "" if codes.size == 1 else f" ({len(bad)} of {codes.size} models; first is model {first})"
-        raise RuntimeError(f"fit failed{where}: {explain(int(codes[first]))}")
+        code = int(codes[first])
+        where = "" if codes.size == 1 else f" ({len(bad)} of {codes.size} models; first is model {first}; {counts(codes)})"
+        advice = ADVICE.get(Status(code), "") if code in Status._value2member_map_ else ""
+        raise RuntimeError(f"fit failed{where}: {_name_and_message(code)}. What to do: {advice}")
     return result
