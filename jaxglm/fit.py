@@ -16,7 +16,7 @@ from jax import lax
 
 from . import implicit, inference
 from ._validate import input_is_valid, prepare, validate_values
-from .families import Binomial, Gaussian
+from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
 from .result import GLMResult
 from .solvers.irls import irls, masked_system, weighted_gram
 from .fit_gradient import DEFAULT_MAX_ITER as GRADIENT_MAX_ITER, gradient_fit
@@ -221,7 +221,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     null_mu = null_mean(family, y, weights, offset, intercept, max_iter, tol, has_offset)
     null_deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, null_mu), 0.0))
 
-    status = refine_status(family, status, mu, used, alias, singular, X,
+    status = refine_status(family, status, mu, used, alias, singular, X, y=y,
                            stationary=is_stationary(decrement, deviance, tol))
     converged = (status == Status.CONVERGED) | (status == Status.ALIASED)
     return GLMResult(
@@ -247,43 +247,63 @@ def is_stationary(decrement, deviance, tol):
     return ~(decrement > relative * (jnp.abs(deviance) + 0.1))
 
 
-def refine_status(family, status, mu, used, alias, singular, X=None, *, stationary=True):
+def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, stationary=True):
     """Turn a loop status into the final one: separation, singular information, aliasing.
 
-    Order: a loop failure other than separation stays; Binomial separation
-    overrides CONVERGED, MAX_ITER and NONFINITE (see ``separated``); then
-    SINGULAR; then ALIASED for a converged fit with aliased columns.
+    Order: a loop failure other than separation stays; separation (Binomial
+    probabilities at 0 or 1, or count means at 0: see ``separated``) overrides
+    CONVERGED, MAX_ITER and NONFINITE; then SINGULAR; then ALIASED for a
+    converged fit with aliased columns.
     """
     ok = status == Status.CONVERGED
-    if isinstance(family, Binomial) and X is not None:
+    if isinstance(family, BOUNDARY_FAMILIES) and X is not None:
         blocked = (status == Status.NONFINITE) | ~stationary
         candidate = ok | (status == Status.MAX_ITER) | (status == Status.NONFINITE)
-        status = jnp.where(candidate & separated(X, mu, used, alias, blocked), Status.SEPARATION, status)
+        at_edge = boundary_observations(family, y, mu, used)
+        status = jnp.where(candidate & separated(X, at_edge, used, alias, blocked), Status.SEPARATION, status)
         ok = status == Status.CONVERGED
     status = jnp.where(ok & singular, Status.SINGULAR, status)
     ok = status == Status.CONVERGED
     return jnp.where(ok & jnp.any(alias), Status.ALIASED, status)
 
 
-def separated(X, mu, used, alias, blocked=False):
-    """Binomial (quasi-)complete separation: fitted probabilities at 0 or 1 that run away.
+#: Families whose mean can run to the edge of its range while the likelihood keeps improving.
+BOUNDARY_FAMILIES = (Binomial, Poisson, NegativeBinomial, Tweedie)
 
-    An observation is at the boundary when mu < delta or mu > 1 - delta, with
-    delta = sqrt(machine epsilon) (1.5e-8 in float64, 3.5e-4 in float32).  The
-    data are flagged as separated when some observation is at the boundary and
-    either
+
+def boundary_observations(family, y, mu, used):
+    """(n,) bool: fitted means numerically on the edge of the family's range.
+
+    With delta = sqrt(machine epsilon) (1.5e-8 in float64, 3.5e-4 in float32):
+    Binomial mu < delta or mu > 1 - delta; count families (Poisson,
+    NegativeBinomial, Tweedie) mu < delta * max(1, max y).  Non-finite means count too.
+    """
+    delta = jnp.sqrt(jnp.finfo(mu.dtype).eps)
+    if isinstance(family, Binomial):
+        edge = (mu < delta) | (mu > 1 - delta)
+    else:
+        top = 1.0 if y is None else jnp.maximum(jnp.max(jnp.where(used, y, 0)), 1)
+        edge = mu < delta * top
+    return used & (edge | ~jnp.isfinite(mu))
+
+
+def separated(X, boundary, used, alias, blocked=False):
+    """Separation: fitted means on the edge of their range (``boundary``) that run away.
+
+    Binomial (quasi-)complete separation puts fitted probabilities at 0 or 1; a
+    count model for a group with only zero counts puts its means at 0 (the
+    group's coefficient runs to -infinity; R warns "fitted rates numerically 0").
+    Flagged when some observation is at the boundary and either
 
     * the fit is ``blocked``: the loop stopped at a point that is not
       stationary (or could not make a finite step) because probabilities
       rounded to exactly 0 or 1 -- typical of perfect separation; or
     * removing the boundary observations loses rank: a direction in which the
       boundary fitted values run off to +-infinity is determined by them alone,
-      so the MLE does not exist -- quasi-complete separation.
+      so the MLE does not exist -- quasi-complete separation, all-zero groups.
 
-    Well-posed data with a few extreme but legitimate probabilities reach a
+    Well-posed data with a few extreme but legitimate fitted values reach a
     stationary point and keep full rank without them, so they are not flagged.
     """
-    delta = jnp.sqrt(jnp.finfo(mu.dtype).eps)
-    boundary = used & ((mu < delta) | (mu > 1 - delta) | ~jnp.isfinite(mu))
     rest = aliased_columns(X, (used & ~boundary).astype(X.dtype))
     return jnp.any(boundary) & (blocked | jnp.any(rest & ~alias))
