@@ -16,10 +16,13 @@ code   name             meaning
                         could not recover a finite, valid step
 3      SINGULAR         the information matrix is singular at the estimate (numerically
                         not positive definite even after removing aliased columns)
-4      SEPARATION       Binomial: fitted probabilities reached 0 or 1 (perfect or
-                        quasi-complete separation); the MLE does not exist and the
-                        reported (finite) coefficients are arbitrary points on a
-                        path to infinity
+4      SEPARATION       fitted means on the edge of the family's range: Binomial
+                        probabilities 0 or 1 (perfect or quasi-complete separation),
+                        or count means 0 (Poisson/NB/Tweedie group with only zero
+                        counts; an identity link pinned at 0).  The MLE does not
+                        exist (or is on the boundary): the reported, finite,
+                        coefficients are a point on a path to infinity and their
+                        standard errors are meaningless
 5      INVALID_INPUT    the data given to a traced fit was invalid (non-finite values,
                         y outside the family's range, negative or all-zero weights,
                         negative l2, family parameters out of range); nothing was fitted
@@ -50,8 +53,9 @@ MESSAGES = {
     Status.NONFINITE: "the fit became non-finite (overflow or a mean outside the family's range) "
                       "and step-halving could not recover; check scaling, the link and the data",
     Status.SINGULAR: "the information matrix is singular at the estimate; standard errors are not available",
-    Status.SEPARATION: "fitted probabilities numerically 0 or 1: the data are (quasi-)separated and "
-                       "the maximum likelihood estimate does not exist; consider l2 or removing the separating covariate",
+    Status.SEPARATION: "fitted probabilities numerically 0 or 1 (or count means numerically 0): the data are "
+                       "(quasi-)separated and the maximum likelihood estimate does not exist; consider l2 or "
+                       "removing the separating covariate",
     Status.INVALID_INPUT: "invalid input: non-finite values, y outside the family's range, negative or all-zero "
                           "weights, negative l2 or a family parameter out of range; nothing was fitted",
     Status.ALIASED: "converged, but some columns of X are aliased (linear combinations of others); "
@@ -65,8 +69,9 @@ ADVICE = {
     Status.NONFINITE: "rescale covariates, check for extreme offsets/weights, or use the canonical link; "
                       "with float32 data consider float64 (jax_enable_x64).",
     Status.SINGULAR: "drop or combine nearly collinear covariates, or add a small l2 penalty.",
-    Status.SEPARATION: "the separating covariate predicts the outcome perfectly: report it as such, "
-                       "use a penalised fit (l2 > 0) or Firth-type regression, or drop/merge categories.",
+    Status.SEPARATION: "a covariate (or category with all-0/all-1 outcomes, or only zero counts) predicts the "
+                       "outcome perfectly: report it as such, use a penalised fit (l2 > 0) or Firth-type "
+                       "regression, or drop/merge categories.",
     Status.INVALID_INPUT: "fix the data of this model: see jaxglm.fit's ValueError for the exact problem "
                           "(call it eagerly on this model's arrays).",
     Status.ALIASED: "res.aliased names the redundant columns (the later of each collinear set); their "
