@@ -14,8 +14,8 @@ NegativeBinomial   ``alpha``     the family's ``alpha`` (NB2: Var = mu + alpha m
 =================  ============  ==========================================
 
 The optimisation (``jg.mle``, Newton) runs in (coef, log nuisance) so the
-parameter stays positive, started from ``jg.fit``'s coefficients and a
-moment estimate.  The result is reported in the natural parametrisation:
+parameter stays positive, started from the null model (least squares of
+the linked mean of y on X) and a moment estimate.  The result is reported in the natural parametrisation:
 ``params = {"coef": (p,), name: ()}``, with the Hessian, covariance and
 standard errors of the negative log-likelihood in (coef, nuisance) at the
 optimum; there the gradient is zero, so this equals the delta method
@@ -27,10 +27,12 @@ import copy
 import jax
 import jax.numpy as jnp
 
-from ._validate import prepare, validate_values
+from ._validate import input_is_valid, prepare, validate_values
 from .families import Gamma, Gaussian, NegativeBinomial
-from .fit import fit
 from .mle import inference_at, mle
+from .status import Status
+
+DEFAULT_MAX_ITER = 100
 
 NUISANCE = {Gaussian: "sigma", Gamma: "shape", NegativeBinomial: "alpha"}
 
@@ -73,13 +75,30 @@ def negloglik_log(params, X, y, weights, offset, family):
     return negloglik(natural, X, y, weights, offset, family)
 
 
-def start_value(family, glm, nobs):
-    """A moment estimate of the nuisance parameter from the GLM fit."""
+def start_params(family, X, y, weights, offset, name):
+    """Starting values: least squares of link(mean y) - offset on X, and a moment estimate.
+
+    With an intercept and no offset the coefficients start at the null model
+    (a valid mean for every link).  Gaussian sigma and Gamma 1 / shape start
+    at the root mean squared (Pearson) residual there; NegativeBinomial at the
+    family's ``alpha``.
+    """
+    used = (weights > 0).astype(X.dtype)
+    mean_y = jnp.sum(weights * y) / jnp.sum(weights)
+    target = family.link.link(mean_y) - offset
+    gram = (X.T * used) @ X
+    coef = jnp.linalg.lstsq(gram, X.T @ (used * target))[0]
+    coef = jnp.where(jnp.isfinite(coef), coef, 0.0)
+    mu = family.link.inverse(X @ coef + offset)
+    nobs = jnp.sum(used)
     if isinstance(family, NegativeBinomial):
-        return jnp.asarray(family.alpha, glm.coef.dtype)
-    if isinstance(family, Gamma):
-        return 1.0 / glm.scale
-    return jnp.sqrt(glm.deviance / nobs)
+        value = jnp.asarray(family.alpha, X.dtype)
+    elif isinstance(family, Gamma):
+        value = nobs / jnp.sum(used * weights * ((y - mu) / mu) ** 2)
+    else:
+        value = jnp.sqrt(jnp.sum(used * weights * (y - mu) ** 2) / nobs)
+    value = jnp.where(jnp.isfinite(value) & (value > 0), value, 1.0)
+    return {"coef": coef, "log_" + name: jnp.log(value)}
 
 
 def fit_ml(X, y, family, *, weights=None, offset=None, max_iter=None, tol=1e-8):
@@ -90,14 +109,16 @@ def fit_ml(X, y, family, *, weights=None, offset=None, max_iter=None, tol=1e-8):
         family: ``Gaussian``, ``Gamma`` or ``NegativeBinomial`` (its ``alpha``
             is only the starting value).  Any link.
         weights, offset: (n,) as in ``jg.fit``.
-        max_iter, tol: passed to ``jg.mle`` (Newton).
+        max_iter, tol: passed to ``jg.mle`` (Newton; default max_iter 100).
 
     Returns:
         ``MLEResult`` with ``params = {"coef": (p,), name: ()}``, name one of
         ``"sigma"``, ``"shape"``, ``"alpha"``; ``hessian``/``cov`` (p+1, p+1)
-        in the order (coef..., nuisance); ``std_err`` in the same dict;
-        ``loglik`` the maximised log-likelihood.  Jittable and vmappable;
-        eager calls validate as ``jg.fit`` does.
+        in ``ravel_pytree`` order, i.e. sorted keys: (coef..., sigma or
+        shape), but (alpha, coef...); ``std_err`` in the same dict;
+        ``loglik`` the maximised log-likelihood.  Jittable and vmappable
+        (then invalid data gives ``status`` INVALID_INPUT); eager calls
+        validate as ``jg.fit`` does.
 
     Example::
 
@@ -108,18 +129,22 @@ def fit_ml(X, y, family, *, weights=None, offset=None, max_iter=None, tol=1e-8):
         >>> sorted(res.params)
         ['coef', 'sigma']
     """
-    name = nuisance_name(family)
+    nuisance_name(family)
     X, y, weights, offset, l2 = prepare(X, y, weights, offset, 0.0)
-    validate_values(family, X, y, weights, offset, l2, 1, tol)
-    glm = fit(X, y, family, weights=weights, offset=offset)
-    nobs = jnp.sum(weights > 0).astype(X.dtype)
-    start = {"coef": glm.coef, "log_" + name: jnp.log(start_value(family, glm, nobs))}
-    args = (X, y, weights, offset, family)
-    res = mle(negloglik_log, start, *args, max_iter=max_iter, tol=tol)
-    natural = {"coef": res.params["coef"], name: jnp.exp(res.params["log_" + name])}
-    return _inference(natural, args, res.n_iter, res.status)
+    max_iter = DEFAULT_MAX_ITER if max_iter is None else max_iter
+    validate_values(family, X, y, weights, offset, l2, max_iter, tol)
+    return _fit_ml_compiled(X, y, weights, offset, family, max_iter, tol)
 
 
 @jax.jit
-def _inference(natural, args, n_iter, status):
-    return inference_at(negloglik, natural, args, n_iter, status)
+def _fit_ml_compiled(X, y, weights, offset, family, max_iter, tol):
+    name = nuisance_name(family)
+    valid = input_is_valid(family, X, y, weights, offset, jnp.zeros(1, X.dtype))
+    args = (X, y, weights, offset, family)
+    start = start_params(family, X, y, weights, offset, name)
+    res = mle(negloglik_log, start, *args, max_iter=jnp.where(valid, max_iter, 0), tol=tol)
+    natural = {"coef": res.params["coef"], name: jnp.exp(res.params["log_" + name])}
+    status = jnp.where(valid, res.status, Status.INVALID_INPUT)
+    out = inference_at(negloglik, natural, args, res.n_iter, status)
+    return out._replace(status=jnp.where(valid, out.status, Status.INVALID_INPUT).astype(jnp.int32),
+                        converged=valid & out.converged)
