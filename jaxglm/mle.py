@@ -238,11 +238,13 @@ def backtrack(fun, x, value, grad, direction):
 
 def newton(fun, x0, *, max_iter, tol):
     """Damped Newton from ``x0``; returns (x, n_iter, status)."""
-    grad_fn, hess_fn = jax.grad(fun), jax.hessian(fun)
+    grad_fn = jax.grad(fun)
+    # One forward-over-reverse pass gives both: H = jacfwd(grad), with grad as its aux output.
+    grad_and_hessian = jax.jacfwd(lambda x: (grad_fn(x), grad_fn(x)), has_aux=True)
 
     def step(carry):
         x, value, n_iter, _, _ = carry
-        g, H = grad_fn(x), hess_fn(x)
+        H, g = grad_and_hessian(x)
         d = newton_direction(0.5 * (H + H.T), g)
         small = -(g @ d) < tol**2 * (jnp.abs(value) + 0.1)
         x_new, new, ok = backtrack(fun, x, value, g, d)
