@@ -26,15 +26,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._validate import float_dtype
 from .families import Gaussian
-from .fit import DEFAULT_MAX_ITER, fit_arrays
+from .fit import DEFAULT_MAX_ITER, GRADIENT_MAX_ITER, NEWTON_SOLVERS, fit_arrays, is_gradient_solver
 
 DEFAULT_BATCH_SIZE = 256
 AXIS = "models"
 
 
 def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
-             max_iter=DEFAULT_MAX_ITER, tol=1e-8, l2=0.0, batch_size=None, progress=False,
-             devices=None):
+             max_iter=None, tol=1e-8, l2=0.0, batch_size=None, progress=False, devices=None):
     """Fit B GLMs of the same shapes: model b is ``fit(X[b], Y[b], family, ...)``.
 
     Args:
@@ -43,7 +42,8 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         family: a family (default ``Gaussian()``); a numeric parameter given as
             a (B,) array (``NegativeBinomial(alpha=alphas)``) is one per model.
         weights, offset: None, (n,) shared, or (B, n) per model.
-        solver, max_iter, tol, l2: as :func:`jaxglm.fit` (``l2`` shared).
+        solver, max_iter, tol, l2: as :func:`jaxglm.fit` (``l2`` shared; ``max_iter``
+            defaults to 50 for IRLS/Newton, more for gradient solvers).
         batch_size: models fitted at once (default ``min(B, 256)``); bounds
             memory at about the inputs plus batch_size models' working set
             (a few copies of an (n, p) design each).
@@ -68,6 +68,13 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         (2, 2)
     """
     family = Gaussian() if family is None else family
+    gradient_solver = is_gradient_solver(solver)
+    if not (gradient_solver or (isinstance(solver, str) and solver in NEWTON_SOLVERS)):
+        valid = ", ".join(repr(s) for s in NEWTON_SOLVERS)
+        raise ValueError(f"unknown solver {solver!r}; valid solvers are {valid}, "
+                         "'lbfgs' or an optax GradientTransformation")
+    if max_iter is None:
+        max_iter = GRADIENT_MAX_ITER if gradient_solver else DEFAULT_MAX_ITER
     _check_options(max_iter, tol, batch_size)
     arrays, shared, n_models = _prepare_many(X, Y, weights, offset, l2)
     fam_leaves, fam_tree = jax.tree_util.tree_flatten(family)

@@ -51,24 +51,37 @@ def jitted_fit():
 
 
 def test_jit_without_static_arguments(data, jitted_fit):
-    X, Y, _, _ = data
-    res = jitted_fit(X[0], Y[0], jg.Poisson())
-    ref = sm.GLM(Y[0], X[0], family=sm.families.Poisson()).fit(tol=1e-12)
+    X, Y, weights, offset = data
+    res = jitted_fit(X[0], Y[0], jg.Poisson(), weights=weights[0], offset=offset[0], tol=1e-12)
+    ref = sm.GLM(Y[0], X[0], family=sm.families.Poisson(), offset=offset[0],
+                 var_weights=weights[0]).fit(tol=1e-12)
     np.testing.assert_allclose(res.coef, ref.params, rtol=1e-6)
     np.testing.assert_allclose(res.std_err, ref.bse, rtol=1e-6)
     np.testing.assert_allclose(res.deviance, ref.deviance, rtol=1e-8)
 
 
 def test_jit_second_call_same_shapes_does_not_recompile(data, jitted_fit):
-    X, Y, _, _ = data
-    jitted_fit(X[0], Y[0], jg.Poisson()).coef.block_until_ready()
+    X, Y, weights, offset = data
+    jitted_fit(X[0], Y[0], jg.Poisson(), weights=weights[0], offset=offset[0], tol=1e-12)
     size = jitted_fit._cache_size()
     with count_compiles() as compiles:
-        res = jitted_fit(X[1], Y[1], jg.Poisson())
+        res = jitted_fit(X[1], Y[1], jg.Poisson(), weights=weights[1], offset=offset[1], tol=1e-12)
         res.coef.block_until_ready()
     assert compiles == [] and jitted_fit._cache_size() == size
-    ref = sm.GLM(Y[1], X[1], family=sm.families.Poisson()).fit(tol=1e-12)
+    ref = sm.GLM(Y[1], X[1], family=sm.families.Poisson(), offset=offset[1],
+                 var_weights=weights[1]).fit(tol=1e-12)
     np.testing.assert_allclose(res.coef, ref.params, rtol=1e-6)
+
+
+def test_eager_fit_second_call_does_not_recompile():
+    """Shapes as in test_fit_many (n=60, p=3, no offset), so the program is shared."""
+    rng = np.random.default_rng(14)
+    X = np.column_stack([np.ones(60), rng.normal(size=(60, 2))])
+    Y = rng.poisson(1.5, size=(2, 60)).astype(float)
+    jg.fit(X, Y[0], jg.Poisson()).coef.block_until_ready()
+    with count_compiles() as compiles:
+        jg.fit(X, Y[1], jg.Poisson()).coef.block_until_ready()
+    assert compiles == []
 
 
 @pytest.fixture(scope="module")
@@ -91,16 +104,13 @@ def test_vmap_over_X_y_weights_offset(data, vmapped_fit):
         np.testing.assert_allclose(res.null_deviance[b], ref.null_deviance, rtol=1e-8)
 
 
-def test_vmap_equals_per_model_fits(data, vmapped_fit):
+def test_vmap_equals_per_model_fits(data, vmapped_fit, jitted_fit):
     X, Y, weights, offset = data
     res = vmapped_fit(X, Y, weights, offset)
-    for b in (0, B - 1):
-        alone = jg.fit(X[b], Y[b], jg.Poisson(), weights=weights[b], offset=offset[b], tol=1e-12)
+    for b in range(B):
+        alone = jitted_fit(X[b], Y[b], jg.Poisson(), weights=weights[b], offset=offset[b], tol=1e-12)
         for field in ("coef", "cov", "deviance", "null_deviance", "loglik", "n_iter", "status"):
             np.testing.assert_allclose(getattr(res, field)[b], getattr(alone, field), rtol=1e-10)
-    with count_compiles() as compiles:  # the eager fit reuses its compiled program too
-        jg.fit(X[1], Y[1], jg.Poisson(), weights=weights[1], offset=offset[1]).coef.block_until_ready()
-    assert compiles == []
 
 
 def test_vmap_second_call_does_not_recompile(data, vmapped_fit):
@@ -141,3 +151,25 @@ def test_vmap_over_family_object_tweedie_power(data):
         np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(res.std_err[b], ref.bse, rtol=1e-6)
         np.testing.assert_allclose(res.scale[b], ref.scale, rtol=1e-6)
+
+
+@pytest.mark.parametrize("in_axes", [(None, 0), (0, 0), (0, None), (2, 1)])
+def test_gram_vmap_rule_equals_plain_product(in_axes):
+    """The shared-X Khatri-Rao GEMM and the batched einsum equal vmap of X^T diag(w) X."""
+    from jaxglm.solvers.gram import weighted_gram
+    rng = np.random.default_rng(15)
+    X, W = rng.normal(size=(5, 20, 3)), rng.uniform(size=(5, 20))
+    args = [X[0] if in_axes[0] is None else X, W[0] if in_axes[1] is None else W]
+    if in_axes == (2, 1):
+        args = [np.moveaxis(X, 0, 2), W.T]
+    plain = lambda X, w: (X.T * w) @ X
+    got = jax.vmap(weighted_gram, in_axes=in_axes)(*args)
+    np.testing.assert_allclose(got, jax.vmap(plain, in_axes=in_axes)(*args), rtol=1e-13, atol=1e-13)
+    if in_axes != (None, 0):
+        return
+    loss = lambda fn: jax.jit(lambda X, w: jax.numpy.sum(jax.numpy.sin(jax.vmap(fn, in_axes=in_axes)(X, w))))
+    for diff in (jax.grad, jax.jacfwd):  # the custom_jvp keeps both modes
+        got = diff(loss(weighted_gram), argnums=(0, 1))(*args)
+        want = diff(loss(plain), argnums=(0, 1))(*args)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
