@@ -19,6 +19,35 @@ tangent rule is linear in dtheta, so JAX derives forward mode (``jax.jvp``,
 where(converged, 1, nan), so a fit that did not converge gives NaN
 derivatives instead of silently wrong ones.
 
+What is differentiable (``jg.fit``; derivatives with respect to X, y,
+weights, offset, l2 and the family's parameters, e.g. NegativeBinomial
+``alpha``, Tweedie ``power``, in forward and reverse mode, under ``jit`` and
+``vmap``):
+
+* ``coef`` (through ``penalised_score`` below), hence everything computed from
+  it: ``cov``, ``std_err``, ``statistic``, ``p_value`` (through the statistic;
+  the degrees of freedom are counts), ``scale``, ``deviance``,
+  ``pearson_chi2``, ``loglik``, ``aic``, ``bic`` and the fitted means
+  ``jg.predict(res, X)``.  ``cov`` is the inverse of the information the
+  solver used (expected for IRLS, observed for Newton), differentiated as such.
+* ``null_deviance``: with an offset its intercept comes from a second loop,
+  made differentiable the same way; it does not depend on X or l2 (derivative
+  0), except through the discrete choice of whether X has a constant column.
+* Not differentiable (zero tangent): the counts ``nobs``, ``df_resid``,
+  ``df_model``, and ``n_iter``, ``converged``, ``status``, ``aliased``.
+* An aliased coefficient is NaN with derivative 0; the others are exact.
+* A fit whose ``converged`` is False (any status but CONVERGED or ALIASED)
+  has NaN derivatives in every floating field.
+* The derivative is exact at the returned estimate, so it is as accurate as
+  the estimate: IRLS with a non-canonical link (NegativeBinomial, Tweedie
+  with log link) converges linearly and stops on R's deviance rule with the
+  coefficients accurate to about sqrt(tol) relative; use ``solver="newton"``
+  or a smaller ``tol`` when derivatives must be accurate to many digits.
+
+``jg.mle``: ``params``, ``hessian``, ``cov``, ``std_err`` and ``loglik`` are
+differentiable with respect to the data ``*args`` (not ``params0``), from
+grad negloglik = 0; ``n_iter``, ``converged``, ``status`` are not.
+
 Example::
 
     >>> import jax, jax.numpy as jnp
