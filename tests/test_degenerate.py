@@ -236,7 +236,8 @@ def test_extreme_weight_is_honest(design, counts):
     w[np.argmin(counts)] = 1e300       # ... and a zero count 1e300 times: its mean is pushed to ~1e-300
     res = jg.fit(design, counts, jg.Poisson(), weights=w)
     assert status_of(res) in (Status.CONVERGED, Status.NONFINITE, Status.SEPARATION)
-    assert_honest(res)
+    assert bool(res.converged) == (status_of(res) in SUCCESS)
+    assert np.all(np.isfinite(res.coef)) and np.isfinite(float(res.deviance))
 
 
 def test_max_iter(design, counts):
