@@ -132,10 +132,9 @@ def fit_statsmodels(family, X, y, w, offset):
 # Each distinct (family, link) costs a compile (seconds on 2 shared cores): the default run
 # covers every family's canonical link and the most used non-canonical ones; the rest of the
 # matrix runs with ``-m slow``.
-DEFAULT_RUN = {(jg.Gaussian, "identity"), (jg.Gaussian, "log"), (jg.Binomial, "logit"), (jg.Binomial, "probit"),
+DEFAULT_RUN = {(jg.Gaussian, "identity"), (jg.Binomial, "logit"), (jg.Binomial, "probit"),
                (jg.Poisson, "log"), (jg.Poisson, "identity"), (jg.Gamma, "inverse"), (jg.Gamma, "log"),
-               (jg.InverseGaussian, "inverse_squared"), (jg.InverseGaussian, "log"),
-               (jg.NegativeBinomial, "log"), (jg.Tweedie, "log")}
+               (jg.InverseGaussian, "inverse_squared"), (jg.NegativeBinomial, "log"), (jg.Tweedie, "log")}
 
 
 def case_list():
@@ -171,8 +170,10 @@ def close_p(actual, desired, rtol=RTOL):
     """p-values: |log p - log p_ref| <= rtol (1 + |log p_ref|): relative 1e-6 for ordinary p, and
     relative in log p for far-tail ones (p = 1e-150 at |z| = 26 amplifies a 1e-9 relative
     difference in z by z^2)."""
-    np.testing.assert_allclose(np.log(np.asarray(actual, float)), np.log(np.asarray(desired, float)),
-                               rtol=rtol, atol=rtol)
+    actual, desired = np.asarray(actual, float), np.asarray(desired, float)
+    assert np.array_equal(actual == 0, desired == 0)  # both underflow together (|z| > 38)
+    nonzero = desired > 0
+    np.testing.assert_allclose(np.log(actual[nonzero]), np.log(desired[nonzero]), rtol=rtol, atol=rtol)
 
 
 @pytest.mark.parametrize("case", CASES)
