@@ -107,3 +107,27 @@ def test_unknown_solver_names_the_choices(poisson_data):
     X, y, family = poisson_data
     with pytest.raises(ValueError, match="lbfgs"):
         jg.fit(X, y, family, solver="bfgs")
+
+
+def test_second_call_does_not_recompile(poisson_data):
+    from jaxglm.fit import _fit_compiled
+    X, y, family = poisson_data
+    jg.fit(X, y, family, solver="lbfgs")
+    size = _fit_compiled._cache_size()
+    jg.fit(X, y + 1.0, family, solver="lbfgs", max_iter=500, tol=1e-9)
+    assert _fit_compiled._cache_size() == size
+
+
+@pytest.mark.slow
+def test_float32_and_vmap(poisson_data):
+    import functools
+
+    import jax
+    X, y, family = poisson_data
+    reference = jg.fit(X, y, family, tol=1e-13)
+    res32 = jg.fit(X.astype(np.float32), y.astype(np.float32), family, solver="lbfgs")
+    assert res32.coef.dtype == np.float32 and int(res32.status) == Status.CONVERGED
+    assert relative(res32.coef, reference.coef) < 1e-3
+    batch = jax.vmap(functools.partial(jg.fit, solver="lbfgs"), in_axes=(None, 0, None))(X, np.stack([y, y[::-1]]), family)
+    assert np.all(np.asarray(batch.status) == Status.CONVERGED)
+    assert relative(batch.coef[0], reference.coef) < 1e-6
