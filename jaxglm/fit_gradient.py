@@ -22,6 +22,18 @@ solve dominates.  What it costs: tens to thousands of iterations instead of
 about five, and first-order accuracy (the coefficients are accurate to about
 ``tol`` times the condition number of the information); ``jg.fit`` still
 forms and inverts the (p, p) information once, at the end, for the covariance.
+
+The transformation is a static argument of the compiled fit: create it once
+and pass the same object on every call (``opt = optax.adam(0.05)``), since a
+new ``optax.adam(0.05)`` object is a new program and compiles again.
+
+Example::
+
+    >>> import numpy as np, jaxglm as jg
+    >>> X = np.column_stack([np.ones(5), np.arange(5.0)])
+    >>> res = jg.fit(X, np.array([1.0, 0, 2, 4, 5]), jg.Poisson(), solver="lbfgs")
+    >>> int(res.status)
+    0
 """
 
 from typing import NamedTuple
