@@ -20,6 +20,9 @@ relative, float64:
   difference is exactly that convention (see ``test_loglik_convention``)             rtol 1e-6
 * zero weights drop observations: a fit with zero weights equals statsmodels (and R's
   likelihood) on the subset, and nobs / df_resid count only non-zero weights       rtol 1e-6
+* no constant column: the null model is the offset alone (R); statsmodels' null deviance and
+  df_model differ by exactly that convention                                       rtol 1e-6
+* the t / normal quantiles and tails behind p_value and conf_int vs scipy, df 1..inf rtol 1e-10
 """
 
 import warnings
@@ -326,3 +329,44 @@ def test_zero_weights_drop_observations(case):
         close(getattr(full, field), getattr(sm_res, field))
     close(full.conf_int(), sm_res.conf_int())
     check_loglik_aic_bic(family, y[keep], w[keep], full, sm_res)
+
+
+@pytest.mark.parametrize("case", [pytest.param((jg.Poisson, "log"), id="Poisson-log"),
+                                  pytest.param((jg.Gamma, "log"), id="Gamma-log")])
+def test_no_intercept_null_model_is_offset_only(case):
+    """R: without a constant column the null model is the offset alone (mu = g^-1(offset)), and
+    df_model = rank.  statsmodels always fits an intercept-only null model and always reports
+    df_model = rank - 1, so both differ by exactly that; its deviance function at
+    g^-1(offset) gives R's null deviance."""
+    family, y, w, offset, _, _ = fitted(case)
+    X_nc = np.column_stack([X[:, 1], X[:, 2], V])  # same shape as X: no extra compile
+    ours = jg.fit(X_nc, y, family, weights=w, offset=offset, tol=TOL)
+    sm_res = fit_statsmodels(family, X_nc, y, w, offset)
+    assert int(ours.status) == 0
+    close(ours.coef, sm_res.params)
+    close(ours.std_err, sm_res.bse)
+    close(ours.deviance, sm_res.deviance)
+    # R: df.null - df.residual = rank - intercept = 3; statsmodels' GLM always uses rank - 1.
+    assert float(ours.df_model) == 3 == sm_res.df_model + 1
+    assert float(ours.df_resid) == sm_res.df_resid == N - 3
+    mu_null = np.exp(offset)  # log link
+    if isinstance(family, jg.Poisson):
+        by_hand = 2 * np.sum(w * (y * np.log(y / mu_null, where=y > 0, out=np.zeros(N)) - (y - mu_null)))
+    else:
+        by_hand = 2 * np.sum(w * (-np.log(y / mu_null) + (y - mu_null) / mu_null))
+    close(ours.null_deviance, by_hand)
+    close(ours.null_deviance, sm_res.family.deviance(y, mu_null, var_weights=w))
+    assert abs(float(ours.null_deviance) - sm_res.null_deviance) > 1e-3 * sm_res.null_deviance
+
+
+def test_reference_distributions_against_scipy():
+    """The normal / Student-t tails and quantiles behind p_value and conf_int, small df included."""
+    import jax.numpy as jnp
+
+    from jaxglm._stats import quantile, two_sided_p
+
+    for df in [1.0, 2.0, 3.0, 5.0, 10.0, 24.0, 197.0, 1e4, np.inf]:
+        probs = np.array([0.6, 0.95, 0.975, 0.995, 0.9995])
+        close(quantile(jnp.asarray(probs), jnp.asarray(df)), stats.t.ppf(probs, df), rtol=1e-10)
+        z = np.array([0.1, 1.0, 2.5, 6.0, 30.0])
+        close(two_sided_p(jnp.asarray(z), jnp.asarray(df)), 2 * stats.t.sf(z, df), rtol=1e-10)
