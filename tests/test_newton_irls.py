@@ -23,7 +23,7 @@ import pytest
 from jax.scipy.stats import norm
 
 import jaxglm as jg
-from test_reference_simulated import CASE_SEED, TOL, X, fitted, simulate
+from test_reference_simulated import DEFAULT_RUN, TOL, X, fitted
 
 INVERSE_LINK = {
     "identity": lambda eta: eta,
@@ -67,7 +67,7 @@ def hand_model(family, y, w, offset):
 
 NEWTON_CASES = [
     pytest.param((jg.Gamma, "log"), False, id="Gamma-log"),
-    pytest.param((jg.Binomial, "probit"), False, id="Binomial-probit"),
+    pytest.param((jg.Binomial, "probit"), False, id="Binomial-probit", marks=pytest.mark.slow),
     pytest.param((jg.Poisson, "log"), True, id="Poisson-log"),
     pytest.param((jg.Poisson, "identity"), False, id="Poisson-identity", marks=pytest.mark.slow),
     pytest.param((jg.NegativeBinomial, "log"), False, id="NegativeBinomial-log", marks=pytest.mark.slow),
@@ -129,9 +129,11 @@ def assert_stationary(family, y, w, offset, res, l2):
     return gradient, scale_of_terms
 
 
-GRADIENT_CASES = [pytest.param(c, id="-".join((c[0].__name__, c[1])))
-                  for c in [(jg.Gamma, "log"), (jg.Binomial, "probit"), (jg.Poisson, "log"), (jg.Gaussian, "log"),
-                            (jg.InverseGaussian, "log"), (jg.NegativeBinomial, "log")]]
+GRADIENT_CASES = [pytest.param(c, id="-".join((c[0].__name__, c[1])),
+                               marks=() if c in DEFAULT_RUN else (pytest.mark.slow,))
+                  for c in [(jg.Gamma, "log"), (jg.Poisson, "log"), (jg.NegativeBinomial, "log"), (jg.Binomial, "probit"),
+                            (jg.InverseGaussian, "inverse_squared"), (jg.Gaussian, "identity"),
+                            (jg.Gaussian, "log"), (jg.InverseGaussian, "log")]]
 
 
 @pytest.mark.parametrize("case", GRADIENT_CASES)
