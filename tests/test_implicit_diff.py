@@ -226,6 +226,7 @@ def fields_of(theta, solver="irls"):
     return jnp.concatenate([jnp.ravel(getattr(res, k)) for k in FIELDS] + [mean])
 
 
+@pytest.mark.slow   # (two compiles; the fast set checks the deviance's derivative in test_composition.py)
 def test_other_fields_derivatives_match_finite_differences():
     _, theta, _ = dataset_pair("gamma")
     dirs = directions(theta, 12)
