@@ -193,7 +193,11 @@ LEAVING = {
 }
 
 
-@pytest.mark.parametrize("case", list(LEAVING))
+SLOW_LEAVING = ("gamma_identity", "binomial_identity")  # one compile each: run with the slow tests
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow if c in SLOW_LEAVING else ())
+                                  for c in LEAVING])
 def test_link_leaving_the_range_still_fits(case):
     family, sm_family, seed, draw, truth, first_step, leaves = LEAVING[case]
     r, X = _line(seed)

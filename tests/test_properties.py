@@ -89,17 +89,18 @@ def test_scaling_a_column_scales_its_coefficient_inversely(seed, family, column,
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-@SETTINGS
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=seeds)
 def test_vmap_equals_a_loop(family, seed):
-    B = 6  # the batch shape of tests/test_degenerate.py's fit_many call: one shared compile
-    problems = [problem(seed + b, family) for b in range(B)]
-    X = np.stack([p[0] for p in problems])
-    Y = np.stack([p[1] for p in problems])
-    batch = jg.fit_many(X, Y, FAMILIES[family](), weights=np.ones((B, N)), offset=np.zeros((B, N)))
-    for b in range(B):
-        alone = jg.fit(X[b], Y[b], FAMILIES[family]())
-        assert int(batch.status[b]) == int(alone.status)
-        np.testing.assert_allclose(batch.coef[b], alone.coef, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(batch.std_err[b], alone.std_err, rtol=1e-10)
-        np.testing.assert_allclose(batch.deviance[b], alone.deviance, rtol=1e-10)
+    """fit_many (a vmap) of 256 problems with n = 20 (the compiled chunk of tests/test_fuzz.py)
+    equals jg.fit of each alone (checked for 8 of them)."""
+    from test_fuzz import INVALID, problems
+    kinds, X, Y, W = problems(family, 256, seed)
+    batch = jg.fit_many(X, Y, FAMILIES[family](), weights=W)
+    valid = np.flatnonzero(~np.isin(kinds, list(INVALID)))  # jg.fit raises on those (tested elsewhere)
+    for b in np.random.default_rng(seed).choice(valid, 8, replace=False):
+        alone = jg.fit(X[b], Y[b], FAMILIES[family](), weights=W[b])
+        assert int(batch.status[b]) == int(alone.status), kinds[b]
+        for name in ("coef", "std_err", "deviance"):
+            np.testing.assert_allclose(getattr(batch, name)[b], getattr(alone, name), rtol=1e-10, atol=1e-12,
+                                       equal_nan=True, err_msg=f"{name} {kinds[b]}")
