@@ -95,9 +95,11 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         args = [a if s else _chunk(x, start, chunk) for a, x, s in zip(shared_args, arrays, shared)]
         leaves = [_chunk(leaf, start, chunk) if b else leaf for leaf, b in zip(fam_leaves, fam_batched)]
         pieces.append(run(*args, leaves, max_iter, tol))
-        if len(pieces) > 1:  # report the previous chunk once it is done (keeps dispatch async)
-            bar.update(pieces[-2].status, start)
-    bar.finish(pieces[-1].status)
+        if len(pieces) > 1:  # at most two chunks in flight: memory stays bounded, dispatch overlaps
+            jax.block_until_ready(pieces[-2].status)
+            bar.update(start)
+    jax.block_until_ready(pieces[-1].status)
+    bar.finish()
     return _concatenate(pieces, n_models)
 
 
@@ -210,17 +212,14 @@ class _Progress:
             except ImportError:
                 pass
 
-    def update(self, ready, done):
-        """Wait for ``ready`` (a finished chunk's output), then show ``done`` models."""
-        if not self.enabled:
-            return
-        jax.block_until_ready(ready)
-        self._show(min(done, self.total))
+    def update(self, done):
+        """Show ``done`` models finished."""
+        if self.enabled:
+            self._show(min(done, self.total))
 
-    def finish(self, ready):
+    def finish(self):
         if not self.enabled:
             return
-        jax.block_until_ready(ready)
         self._show(self.total)
         if self.bar is not None:
             self.bar.close()

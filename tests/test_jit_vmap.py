@@ -138,6 +138,7 @@ def test_vmap_over_negative_binomial_alpha(data):
         np.testing.assert_allclose(res.deviance[b], ref.deviance, rtol=1e-8)
 
 
+@pytest.mark.slow  # one more compile; the NegativeBinomial test covers mapped family parameters
 def test_vmap_over_family_object_tweedie_power(data):
     """``in_axes`` may map the family object itself: one Tweedie power per model, shared X."""
     X, _, _, _ = data
