@@ -12,7 +12,7 @@ running its own loop.
 
 When X is shared by all models it is passed once, unbatched: every product
 with X becomes one matrix-matrix product over all models of a chunk (see
-``jaxglm.solvers.irls.weighted_gram`` for the Hessians).
+``jaxglm.solvers.gram`` for the Hessians).
 """
 
 import functools
