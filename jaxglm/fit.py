@@ -256,11 +256,14 @@ def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, 
     converged fit with aliased columns.
     """
     ok = status == Status.CONVERGED
-    if isinstance(family, BOUNDARY_FAMILIES) and X is not None:
+    if isinstance(family, BOUNDARY_FAMILIES) and X is not None and y is not None:
+        eps = jnp.finfo(mu.dtype).eps
         blocked = (status == Status.NONFINITE) | ~stationary
         candidate = ok | (status == Status.MAX_ITER) | (status == Status.NONFINITE)
-        at_edge = boundary_observations(family, y, mu, used)
-        status = jnp.where(candidate & separated(X, at_edge, used, alias, blocked), Status.SEPARATION, status)
+        pinned = boundary_observations(family, y, mu, used, jnp.sqrt(eps))
+        near = boundary_observations(family, y, mu, used, eps ** 0.25)
+        sep = separated(X, near, used, alias) | (blocked & jnp.any(pinned))
+        status = jnp.where(candidate & sep, Status.SEPARATION, status)
         ok = status == Status.CONVERGED
     status = jnp.where(ok & singular, Status.SINGULAR, status)
     ok = status == Status.CONVERGED
@@ -271,39 +274,36 @@ def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, 
 BOUNDARY_FAMILIES = (Binomial, Poisson, NegativeBinomial, Tweedie)
 
 
-def boundary_observations(family, y, mu, used):
-    """(n,) bool: fitted means numerically on the edge of the family's range.
+def boundary_observations(family, y, mu, used, delta):
+    """(n,) bool: fitted means within ``delta`` of the edge of the range that y sits on.
 
-    With delta = sqrt(machine epsilon) (1.5e-8 in float64, 3.5e-4 in float32):
-    Binomial mu < delta or mu > 1 - delta; count families (Poisson,
-    NegativeBinomial, Tweedie) mu < delta * max(1, max y).  Non-finite means count too.
+    Binomial: y = 0 and mu < delta, or y = 1 and mu > 1 - delta; count families
+    (Poisson, NegativeBinomial, Tweedie): y = 0 and mu < delta * max(1, max y).
+    An observation whose y is not on the edge (a rare success with a small
+    fitted probability) is never a boundary observation.
     """
-    delta = jnp.sqrt(jnp.finfo(mu.dtype).eps)
     if isinstance(family, Binomial):
-        edge = (mu < delta) | (mu > 1 - delta)
+        edge = ((y == 0) & (mu < delta)) | ((y == 1) & (mu > 1 - delta))
     else:
-        top = 1.0 if y is None else jnp.maximum(jnp.max(jnp.where(used, y, 0)), 1)
-        edge = mu < delta * top
-    return used & (edge | ~jnp.isfinite(mu))
+        top = jnp.maximum(jnp.max(jnp.where(used, y, 0)), 1)
+        edge = (y == 0) & (mu < delta * top)
+    return used & edge
 
 
-def separated(X, boundary, used, alias, blocked=False):
-    """Separation: fitted means on the edge of their range (``boundary``) that run away.
+def separated(X, boundary, used, alias):
+    """Separation: the fit is carried off to the edge of the range by the ``boundary`` observations.
 
-    Binomial (quasi-)complete separation puts fitted probabilities at 0 or 1; a
-    count model for a group with only zero counts puts its means at 0 (the
-    group's coefficient runs to -infinity; R warns "fitted rates numerically 0").
-    Flagged when some observation is at the boundary and either
-
-    * the fit is ``blocked``: the loop stopped at a point that is not
-      stationary (or could not make a finite step) because probabilities
-      rounded to exactly 0 or 1 -- typical of perfect separation; or
-    * removing the boundary observations loses rank: a direction in which the
-      boundary fitted values run off to +-infinity is determined by them alone,
-      so the MLE does not exist -- quasi-complete separation, all-zero groups.
-
-    Well-posed data with a few extreme but legitimate fitted values reach a
-    stationary point and keep full rank without them, so they are not flagged.
+    Binomial (quasi-)complete separation puts fitted probabilities at 0 or 1 for
+    observations whose y is 0 or 1; a count model for a group with only zero
+    counts puts its means at 0 (R warns "fitted rates numerically 0").  True when
+    removing the boundary observations loses rank: a direction in which their
+    fitted values run off to +-infinity is determined by them alone, so the MLE
+    does not exist.  Complete separation makes every observation a boundary one;
+    well-posed data with a few extreme but legitimate fitted values keep full
+    rank without them.  (``refine_status`` also flags a loop that stopped,
+    blocked and not stationary, with probabilities rounded to exactly 0 or 1.)
+    Boundary thresholds: eps**(1/4) here (1.2e-4 in float64, 0.019 in
+    float32), sqrt(eps) for the blocked case.
     """
     rest = aliased_columns(X, (used & ~boundary).astype(X.dtype))
-    return jnp.any(boundary) & (blocked | jnp.any(rest & ~alias))
+    return jnp.any(boundary) & jnp.any(rest & ~alias)
