@@ -26,7 +26,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._validate import float_dtype
 from .families import Gaussian
-from .fit import DEFAULT_MAX_ITER, GRADIENT_MAX_ITER, NEWTON_SOLVERS, fit_arrays, is_gradient_solver
+from ._pytree import is_concrete
+from .fit import DEFAULT_MAX_ITER, GRADIENT_MAX_ITER, NEWTON_SOLVERS, fit, fit_arrays, is_gradient_solver
 
 # Models per chunk and device when batch_size is None.  On XLA:CPU small chunks are
 # as fast per model as large ones (measured 32..2000 on workload A/B: 32 was best,
@@ -63,6 +64,10 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         results are those they get when fitted alone.  Shape mistakes and
         invalid options raise ``ValueError``.
 
+    Under a user's ``jit``, ``grad`` or ``vmap`` (traced inputs) it is one
+    ``vmap`` of :func:`jaxglm.fit` without chunking or devices, so it composes
+    and differentiates exactly like ``fit``.
+
     Example::
 
         >>> import numpy as np, jaxglm as jg
@@ -80,6 +85,8 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
                          "'lbfgs' or an optax GradientTransformation")
     if max_iter is None:
         max_iter = GRADIENT_MAX_ITER if gradient_solver else DEFAULT_MAX_ITER
+    if not is_concrete(X, Y, weights, offset, l2, family):
+        return _fit_many_traced(X, Y, family, weights, offset, l2, solver, max_iter, tol)
     _check_options(max_iter, tol, batch_size)
     arrays, shared, n_models = _prepare_many(X, Y, weights, offset, l2)
     fam_leaves, fam_tree = jax.tree_util.tree_flatten(family)
@@ -101,6 +108,27 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
     jax.block_until_ready(pieces[-1].status)
     bar.finish()
     return _concatenate(pieces, n_models)
+
+
+def _fit_many_traced(X, Y, family, weights, offset, l2, solver, max_iter, tol):
+    """Inside a user's ``jit``/``grad``/``vmap``: one ``vmap`` of ``fit`` (no chunks, no host work).
+
+    Chunking, devices and the progress bar need concrete arrays on the host;
+    traced, the whole batch is one vmapped fit, differentiable like ``fit``.
+    """
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+    if Y.ndim != 2 or X.ndim not in (2, 3):
+        raise ValueError(f"fit_many needs X (n, p) or (B, n, p) and Y (B, n), got {X.shape} and {Y.shape}")
+    axis = lambda a, shared_ndim: None if a is None or jnp.ndim(a) == shared_ndim else 0
+    leaves, tree = jax.tree_util.tree_flatten(family)
+    leaf_axes = [None if jnp.ndim(leaf) == 0 else 0 for leaf in leaves]
+
+    def one(x, y, w, off, fam_leaves):
+        fam = jax.tree_util.tree_unflatten(tree, fam_leaves)
+        return fit(x, y, fam, weights=w, offset=off, solver=solver, max_iter=max_iter, tol=tol, l2=l2)
+
+    in_axes = (axis(X, 2), 0, axis(weights, 1), axis(offset, 1), leaf_axes)
+    return jax.vmap(one, in_axes=in_axes)(X, Y, weights, offset, leaves)
 
 
 def _check_options(max_iter, tol, batch_size):
