@@ -27,7 +27,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ._validate import float_dtype
 from .families import Gaussian
 from ._pytree import is_concrete
-from .fit import DEFAULT_MAX_ITER, GRADIENT_MAX_ITER, NEWTON_SOLVERS, fit, fit_arrays, is_gradient_solver
+from .fit import fit, fit_arrays, resolve_solver
 
 # Models per chunk and device when batch_size is None.  On XLA:CPU small chunks are
 # as fast per model as large ones (measured 32..2000 on workload A/B: 32 was best,
@@ -78,13 +78,7 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         (2, 2)
     """
     family = Gaussian() if family is None else family
-    gradient_solver = is_gradient_solver(solver)
-    if not (gradient_solver or (isinstance(solver, str) and solver in NEWTON_SOLVERS)):
-        valid = ", ".join(repr(s) for s in NEWTON_SOLVERS)
-        raise ValueError(f"unknown solver {solver!r}; valid solvers are {valid}, "
-                         "'lbfgs' or an optax GradientTransformation")
-    if max_iter is None:
-        max_iter = GRADIENT_MAX_ITER if gradient_solver else DEFAULT_MAX_ITER
+    max_iter = resolve_solver(solver, max_iter)
     if not is_concrete(X, Y, weights, offset, l2, family):
         return _fit_many_traced(X, Y, family, weights, offset, l2, solver, max_iter, tol)
     _check_options(max_iter, tol, batch_size)

@@ -63,18 +63,24 @@ def fit(X, y, family=None, *, weights=None, offset=None, solver="irls",
         True
     """
     family = Gaussian() if family is None else family
+    max_iter = resolve_solver(solver, max_iter)
+    has_offset = offset is not None
+    X, y, weights, offset, l2 = prepare(X, y, weights, offset, l2)
+    validate_values(family, X, y, weights, offset, l2, max_iter, tol)
+    return _fit_compiled(X, y, family, weights, offset, l2, max_iter, tol,
+                         solver=solver, has_offset=has_offset)
+
+
+def resolve_solver(solver, max_iter):
+    """Check ``solver`` (ValueError listing the valid ones); return ``max_iter`` or its default."""
     gradient_solver = is_gradient_solver(solver)
     if not (gradient_solver or (isinstance(solver, str) and solver in NEWTON_SOLVERS)):
         valid = ", ".join(repr(s) for s in NEWTON_SOLVERS)
         raise ValueError(f"unknown solver {solver!r}; valid solvers are {valid}, "
                          "'lbfgs' or an optax GradientTransformation")
     if max_iter is None:
-        max_iter = GRADIENT_MAX_ITER if gradient_solver else DEFAULT_MAX_ITER
-    has_offset = offset is not None
-    X, y, weights, offset, l2 = prepare(X, y, weights, offset, l2)
-    validate_values(family, X, y, weights, offset, l2, max_iter, tol)
-    return _fit_compiled(X, y, family, weights, offset, l2, max_iter, tol,
-                         solver=solver, has_offset=has_offset)
+        return GRADIENT_MAX_ITER if gradient_solver else DEFAULT_MAX_ITER
+    return max_iter
 
 
 @functools.partial(jax.jit, static_argnames=("solver", "has_offset"))
