@@ -41,6 +41,7 @@ from jax.flatten_util import ravel_pytree
 from . import implicit
 from ._pytree import is_concrete
 from .solvers import gradient
+from .solvers.linesearch import halve
 from .status import Status
 
 DEFAULT_MAX_ITER = {"newton": 100, "gradient": 2000}
@@ -222,17 +223,7 @@ def backtrack(fun, x, value, grad, direction):
     def acceptable(t, new):
         return jnp.isfinite(new) & (new <= value + 1e-4 * t * slope + slack)
 
-    def cond(carry):
-        k, t, new = carry
-        return (k < MAX_HALVINGS) & ~acceptable(t, new)
-
-    def body(carry):
-        k, t, _ = carry
-        t = 0.5 * t
-        return k + 1, t, fun(x + t * direction)
-
-    one = jnp.ones((), x.dtype)
-    _, t, new = lax.while_loop(cond, body, (0, one, fun(x + direction)))
+    t, new = halve(fun, x, direction, acceptable, MAX_HALVINGS)
     return x + t * direction, new, acceptable(t, new)
 
 

@@ -32,6 +32,7 @@ import optax
 from jax import lax
 
 from ..status import Status
+from .linesearch import halve
 
 MAX_HALVINGS = 30
 _LBFGS = optax.lbfgs()  # one instance: a stable hash for jit's static arguments
@@ -85,17 +86,7 @@ def minimize(fun, x0, optimizer, *, max_iter, gtol):
     value_and_grad = jax.value_and_grad(fun)
 
     def finite_step(x, updates):
-        def cond(carry):
-            k, _, value = carry
-            return (k < MAX_HALVINGS) & ~jnp.isfinite(value)
-
-        def body(carry):
-            k, t, _ = carry
-            t = 0.5 * t
-            return k + 1, t, fun(x + t * updates)
-
-        one = jnp.ones((), x.dtype)
-        _, t, value = lax.while_loop(cond, body, (0, one, fun(x + updates)))
+        t, value = halve(fun, x, updates, lambda t, value: jnp.isfinite(value), MAX_HALVINGS)
         return x + t * updates, jnp.isfinite(value)
 
     def step(state):
