@@ -102,23 +102,20 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     valid_input = input_is_valid(family, X, y, weights, offset, l2)
     tol = effective_tol(tol, X.dtype)
     alias = aliased_columns(X, weights)
+    loop_max_iter = jnp.where(valid_input, max_iter, 0)
+    beta0 = start_beta(family, X, y, weights, offset, alias)
     if is_gradient_solver(solver):
+        kind = "expected"
         loop = lambda: gradient_fit(X, y, family, weights, offset, l2, alias, optimizer=solver, tol=tol,
-                                    max_iter=jnp.where(valid_input, max_iter, 0),
-                                    beta0=start_beta(family, X, y, weights, offset, alias))
-        state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias)
-        status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
-        return implicit.flag_unconverged(assemble(X, y, family, weights, offset, l2, alias, state.beta,
-                                                  state.n_iter, status, kind="expected", max_iter=max_iter,
-                                                  tol=tol, has_offset=has_offset))
-    kind = NEWTON_SOLVERS[solver]
-    working = inference.working_function(family, y, weights, kind)
-    fallback = inference.working_function(family, y, weights, "expected") if kind == "observed" else None
-    objective = inference.deviance_objective(family, y, weights)
-    eta0 = family.link.link(family.init_mu(y, weights))
-    loop = lambda: irls(X, offset, eta0, l2, alias, working, objective,
-                        max_iter=jnp.where(valid_input, max_iter, 0), tol=tol, fallback=fallback,
-                        beta0=start_beta(family, X, y, weights, offset, alias))
+                                    max_iter=loop_max_iter, beta0=beta0)
+    else:
+        kind = NEWTON_SOLVERS[solver]
+        working = inference.working_function(family, y, weights, kind)
+        fallback = inference.working_function(family, y, weights, "expected") if kind == "observed" else None
+        objective = inference.deviance_objective(family, y, weights)
+        eta0 = family.link.link(family.init_mu(y, weights))
+        loop = lambda: irls(X, offset, eta0, l2, alias, working, objective, max_iter=loop_max_iter, tol=tol,
+                            fallback=fallback, beta0=beta0)
     # Derivatives of beta by the implicit function theorem (jaxglm.implicit), not through the loop.
     state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias)
     status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
