@@ -5,7 +5,6 @@ GLM (independent).  Shapes are small and shared so each compiled program is
 built once per module.
 """
 
-import contextlib
 
 import jax
 import numpy as np
@@ -13,9 +12,9 @@ import pytest
 import statsmodels.api as sm
 
 import jaxglm as jg
+from compile_counter import count_compiles
 from jaxglm.status import Status
 
-BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 B, N, P = 6, 60, 3
 CHUNK = 4  # 6 models in chunks of 4: the last chunk is padded
@@ -64,22 +63,6 @@ def test_no_recompile_and_progress(poisson_shared, capsys):
     err = capsys.readouterr().err
     assert "fit_many" in err and f"{B}/{B}" in err
     np.testing.assert_allclose(res.coef[::-1], poisson_shared[2].coef, rtol=1e-12)
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """Collect XLA backend compilations (JAX's own monitoring event) inside the block."""
-    events = []
-
-    def listener(event, duration, **kwargs):
-        if event == BACKEND_COMPILE_EVENT:
-            events.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield events
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 @pytest.fixture(scope="module")

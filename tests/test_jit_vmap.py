@@ -5,7 +5,6 @@ References: statsmodels GLM per model (independent) and the eager ``jg.fit``.
 Compilations are counted with JAX's own monitoring event for backend compiles.
 """
 
-import contextlib
 
 import jax
 import numpy as np
@@ -13,25 +12,9 @@ import pytest
 import statsmodels.api as sm
 
 import jaxglm as jg
+from compile_counter import count_compiles
 
-BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 B, N, P = 4, 50, 3
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """Collect XLA backend compilations inside the block (JAX's monitoring event)."""
-    events = []
-
-    def listener(event, duration, **kwargs):
-        if event == BACKEND_COMPILE_EVENT:
-            events.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield events
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 @pytest.fixture(scope="module")
