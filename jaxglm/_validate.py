@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._pytree import is_concrete
+from .families import NegativeBinomial, Tweedie
+from .links import Power
 
 
 def float_dtype(*arrays):
@@ -73,9 +75,6 @@ def family_is_valid(family):
     ``valid_params()`` when it defines one.  Concrete values are already checked
     by the constructors; this catches traced or vmapped ones (-> INVALID_INPUT).
     """
-    from .families import NegativeBinomial, Tweedie
-    from .links import Power
-
     ok = jnp.asarray(True)
     if isinstance(family, NegativeBinomial):
         ok = ok & jnp.all(jnp.isfinite(family.alpha) & (family.alpha > 0))

@@ -18,7 +18,8 @@ from . import implicit, inference
 from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
 from .result import GLMResult
-from .solvers.irls import irls, masked_system, weighted_gram
+from .solvers.gram import weighted_gram
+from .solvers.irls import irls, masked_system
 from .fit_gradient import DEFAULT_MAX_ITER as GRADIENT_MAX_ITER, gradient_fit
 from .solvers.gradient import is_gradient_solver
 from .status import Status

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..status import Status
-from .gram import weighted_gram  # noqa: F401  (re-exported; batched by its own vmap rule)
+from .gram import weighted_gram
 
 MAX_HALVINGS = 30
 
