@@ -15,10 +15,11 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import implicit, inference
+from ._batching import cond_any
 from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
 from .result import GLMResult
-from .solvers.gram import weighted_gram
+from .solvers.gram import gram_operator
 from .solvers.irls import irls, masked_system
 from .fit_gradient import DEFAULT_MAX_ITER as GRADIENT_MAX_ITER, gradient_fit
 from .solvers.gradient import is_gradient_solver
@@ -102,9 +103,11 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     """
     valid_input = input_is_valid(family, X, y, weights, offset, l2)
     tol = effective_tol(tol, X.dtype)
-    alias = aliased_columns(X, weights)
+    gram = gram_operator(X)  # per-X work for every X^T W X below, done once
+    used_gram = gram((weights > 0).astype(X.dtype))
+    alias = aliased_columns(X, weights, used_gram=used_gram)
     loop_max_iter = jnp.where(valid_input, max_iter, 0)
-    beta0 = start_beta(family, X, y, weights, offset, alias)
+    beta0 = start_beta(family, X, y, weights, offset, alias, used_gram=used_gram)
     if is_gradient_solver(solver):
         kind = "expected"
         loop = lambda: gradient_fit(X, y, family, weights, offset, l2, alias, optimizer=solver, tol=tol,
@@ -116,38 +119,41 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
         objective = inference.deviance_objective(family, y, weights)
         eta0 = family.link.link(family.init_mu(y, weights))
         loop = lambda: irls(X, offset, eta0, l2, alias, working, objective, max_iter=loop_max_iter, tol=tol,
-                            fallback=fallback, beta0=beta0)
+                            fallback=fallback, beta0=beta0, gram=gram)
     # Derivatives of beta by the implicit function theorem (jaxglm.implicit), not through the loop.
     state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias)
     status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
     return implicit.flag_unconverged(assemble(X, y, family, weights, offset, l2, alias, state.beta,
                                               state.n_iter, status, kind=kind, max_iter=max_iter,
-                                              tol=tol, has_offset=has_offset))
+                                              tol=tol, has_offset=has_offset, gram=gram))
 
 
-def start_beta(family, X, y, weights, offset, alias):
+def start_beta(family, X, y, weights, offset, alias, used_gram=None):
     """A valid point to halve the first step towards: least squares of link(weighted mean y) - offset on X.
 
     With an intercept and no offset this is the intercept-only fit, whose mean
     (the mean of y) lies inside the family's range even for links that can leave
     it (identity for Poisson, log for Binomial); zeros where it is not finite.
+    ``used_gram``: X^T diag(weights > 0) X when the caller has it.
     """
     used = (weights > 0).astype(X.dtype)
+    used_gram = gram_operator(X)(used) if used_gram is None else used_gram
     target = family.link.link(jnp.sum(weights * y) / jnp.sum(weights)) - offset
-    system, rhs = masked_system(weighted_gram(X, used), X.T @ (used * target), alias)
+    system, rhs = masked_system(used_gram, X.T @ (used * target), alias)
     beta = jnp.linalg.solve(system, rhs)
     return jnp.where(jnp.all(jnp.isfinite(beta)), beta, jnp.zeros_like(beta))
 
 
-def aliased_columns(X, weights):
+def aliased_columns(X, weights, used_gram=None):
     """(p,) bool: columns that are (numerically) linear combinations of earlier ones.
 
     On the weighted Gram matrix scaled to unit diagonal C, column j is aliased
     when its squared residual on the kept earlier columns,
-    C_jj - C_jS C_SS^{-1} C_Sj, is below 1000 machine epsilons (R's pivoting
+    C_jj - C_jS C_SS^{-1} C_Sj (a Cholesky pivot), is below 1000 machine epsilons (R's pivoting
     QR in ``glm.fit`` keeps the first of a set of collinear columns too).
+    ``used_gram``: X^T diag(weights > 0) X when the caller has it.
     """
-    gram = weighted_gram(X, (weights > 0).astype(X.dtype))
+    gram = gram_operator(X)((weights > 0).astype(X.dtype)) if used_gram is None else used_gram
     diag = jnp.diagonal(gram)
     inv_sd = jnp.where(diag > 0, 1.0 / jnp.sqrt(jnp.where(diag > 0, diag, 1.0)), 0.0)
     corr = gram * inv_sd[:, None] * inv_sd[None, :]
@@ -155,13 +161,20 @@ def aliased_columns(X, weights):
     threshold = 1000 * jnp.finfo(X.dtype).eps
     index = jnp.arange(p)
 
-    def body(j, alias):
-        kept = (index < j) & ~alias
-        block, rhs = masked_system(corr, corr[:, j], ~kept)
-        residual = corr[j, j] - rhs @ jnp.linalg.solve(block, rhs)
-        return alias.at[j].set((residual < threshold) | (diag[j] <= 0))
+    # A left-looking Cholesky of C that leaves out aliased columns: after column j,
+    # L[:, :j] L[:, :j]^T = C restricted to the kept columns, so the pivot
+    # C_jj - L[j] . L[j] is the squared residual of column j on the kept earlier ones.
+    def body(j, carry):
+        lower, alias = carry
+        column = corr[:, j] - lower @ lower[j]
+        residual = column[j]
+        aliased = (residual < threshold) | (diag[j] <= 0)
+        pivot = jnp.sqrt(jnp.where(aliased, 1.0, residual))
+        new = jnp.where((index >= j) & ~aliased, column / pivot, 0.0)
+        return lower.at[:, j].set(new), alias.at[j].set(aliased)
 
-    return lax.fori_loop(0, p, body, jnp.zeros(p, bool))
+    start = (jnp.zeros((p, p), corr.dtype), jnp.zeros(p, bool))
+    return lax.fori_loop(0, p, body, start)[1]
 
 
 def has_constant_column(X, weights):
@@ -191,8 +204,9 @@ def null_mean(family, y, weights, offset, has_intercept, max_iter, tol, has_offs
 
 
 def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, kind, max_iter, tol,
-             has_offset=True):
-    """Every field of ``GLMResult`` at the estimate ``beta``."""
+             has_offset=True, gram=None):
+    """Every field of ``GLMResult`` at the estimate ``beta`` (``gram``: ``gram_operator(X)`` if built)."""
+    gram = gram_operator(X) if gram is None else gram
     dtype = X.dtype
     eta = X @ beta + offset
     mu = family.link.inverse(eta)
@@ -202,7 +216,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     df_resid = nobs - rank
 
     score, info_weight = inference.working_function(family, y, weights, kind)(eta)
-    information, gradient = masked_system(weighted_gram(X, info_weight) + jnp.diag(l2),
+    information, gradient = masked_system(gram(info_weight) + jnp.diag(l2),
                                           X.T @ score - l2 * beta, alias)
     inv_information = jnp.linalg.inv(information)
     # Newton decrement: the deviance decrease one more Newton step predicts (~0 at an optimum).
@@ -266,7 +280,9 @@ def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, 
         candidate = ok | (status == Status.MAX_ITER) | (status == Status.NONFINITE)
         pinned = boundary_observations(family, y, mu, used, jnp.sqrt(eps))
         near = boundary_observations(family, y, mu, used, eps ** 0.25)
-        sep = separated(X, near, used, alias) | (blocked & jnp.any(pinned))
+        # The rank test runs only for a batch with some boundary observation (``cond_any``).
+        rank_lost = cond_any(jnp.any(near), separated, lambda *_: jnp.asarray(False), X, near, used, alias)
+        sep = rank_lost | (blocked & jnp.any(pinned))
         status = jnp.where(candidate & sep, Status.SEPARATION, status)
         ok = status == Status.CONVERGED
     status = jnp.where(ok & singular, Status.SINGULAR, status)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..status import Status
-from .gram import weighted_gram
+from .gram import gram_operator
 
 MAX_HALVINGS = 30
 
@@ -59,15 +59,20 @@ def solve_spd(matrix, rhs):
     return jax.scipy.linalg.cho_solve((chol, True), rhs)
 
 
-def wls_step(X, offset, eta, l2, alias, working):
-    """beta solving (X^T W X + diag(l2)) beta = X^T (W (eta - offset) + score)."""
+def wls_step(Xt, gram, offset, eta, l2, alias, working):
+    """beta solving (X^T W X + diag(l2)) beta = X^T (W (eta - offset) + score).
+
+    ``Xt`` is X^T (p, n) (contiguous rows: the fast layout for X^T z on XLA:CPU);
+    ``gram(W)`` = X^T W X.
+    """
     score, weight = working(eta)
-    hessian = weighted_gram(X, weight) + jnp.diag(l2)
-    rhs = X.T @ (weight * (eta - offset) + score)
+    hessian = gram(weight) + jnp.diag(l2)
+    rhs = Xt @ (weight * (eta - offset) + score)
     return solve_spd(*masked_system(hessian, rhs, alias))
 
 
-def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None, beta0=None):
+def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None, beta0=None,
+         gram=None):
     """Run Newton/IRLS from ``eta0``; returns the final ``LoopState``.
 
     Args:
@@ -82,20 +87,23 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
             first step is not valid (default zeros); pass a valid point (a mean
             inside the family's range) so links that can leave the range
             (identity for Poisson) still start.
+        gram: ``jaxglm.solvers.gram.gram_operator(X)``, when the caller has built it already.
     """
     p = X.shape[1]
+    Xt = X.T
+    gram = gram_operator(X) if gram is None else gram
 
     def penalised(beta):
-        eta = X @ beta + offset
+        eta = beta @ Xt + offset
         dev, valid = objective(eta)
         value = dev + jnp.sum(l2 * beta**2)
         return eta, value, valid & jnp.isfinite(value)
 
     def propose(state):
-        beta = wls_step(X, offset, state.eta, l2, alias, working)
+        beta = wls_step(Xt, gram, offset, state.eta, l2, alias, working)
         if fallback is not None:
             bad = ~jnp.all(jnp.isfinite(beta))
-            beta = lax.cond(bad, lambda: wls_step(X, offset, state.eta, l2, alias, fallback), lambda: beta)
+            beta = lax.cond(bad, lambda: wls_step(Xt, gram, offset, state.eta, l2, alias, fallback), lambda: beta)
         return beta
 
     def acceptable(state, value, valid):

@@ -1,0 +1,56 @@
+"""``cond_any``: a ``lax.cond`` that stays a branch under ``jax.vmap``.
+
+Batched by ``vmap``, ``lax.cond`` with a per-model predicate becomes a
+``select``: both branches run for every model.  That is the right default, but
+wasteful for a branch that is rarely needed and expensive (the separation rank
+test runs only for models with fitted means on the edge of their range, which
+well-posed models never have).  ``cond_any`` batches as
+
+    any(pred) ? where(pred, vmap(true_fn), vmap(false_fn)) : vmap(false_fn)
+
+so a batch in which no model needs the expensive branch skips it, and each
+model still gets exactly the value ``lax.cond`` gives it alone.
+
+The branches' outputs carry no derivatives (``cond_any`` is for status-like
+values): operands are passed through ``lax.stop_gradient``.
+
+Example::
+
+    >>> import jax, jax.numpy as jnp
+    >>> f = lambda x: cond_any(x > 2, lambda x: x * 10, lambda x: x, x)
+    >>> jax.vmap(f)(jnp.arange(4.0)).tolist()
+    [0.0, 1.0, 2.0, 30.0]
+"""
+
+import jax
+import jax.numpy as jnp
+from jax import custom_batching, lax
+
+
+def cond_any(pred, true_fn, false_fn, *operands):
+    """``true_fn(*operands) if pred else false_fn(*operands)``; under vmap, ``true_fn``
+    runs (for the whole batch) only when some model's ``pred`` is True."""
+    operands = jax.tree_util.tree_map(lax.stop_gradient, operands)
+
+    @custom_batching.custom_vmap
+    def branch(pred, *operands):
+        return lax.cond(pred, true_fn, false_fn, *operands)
+
+    @branch.def_vmap
+    def _rule(axis_size, in_batched, pred, *operands):
+        pred_batched, operands_batched = in_batched[0], in_batched[1:]
+        in_axes = tuple(jax.tree_util.tree_map(lambda b: 0 if b else None, batched)
+                        for batched in operands_batched)
+        # Outputs are always batched (axis 0): broadcast where a branch's output is not.
+        batched = lambda fn: jax.vmap(fn, in_axes=in_axes, out_axes=0, axis_size=axis_size)
+        if not pred_batched:
+            out = lax.cond(pred, batched(true_fn), batched(false_fn), *operands)
+        else:
+            def both(*ops):
+                yes, no = batched(true_fn)(*ops), batched(false_fn)(*ops)
+                pick = lambda a, b: jnp.where(pred.reshape(pred.shape + (1,) * (a.ndim - 1)), a, b)
+                return jax.tree_util.tree_map(pick, yes, no)
+            out = lax.cond(jnp.any(pred), both, batched(false_fn), *operands)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return branch(pred, *operands)
