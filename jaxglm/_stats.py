@@ -14,9 +14,15 @@ NEWTON_STEPS = 30
 
 
 def two_sided_p(stat, df):
-    """2 P(|T| > |stat|) for T normal (df = inf) or Student t with ``df``."""
+    """2 P(|T| > |stat|) for T normal (df = inf) or Student t with ``df``.
+
+    ``df=None`` means normal, decided when tracing: no incomplete beta is
+    computed (or compiled) for families whose scale is fixed.
+    """
     stat = jnp.abs(stat)
     normal = 2.0 * ndtr(-stat)
+    if df is None:
+        return normal
     df_safe = jnp.where(jnp.isfinite(df) & (df > 0), df, 1.0)
     student = betainc(0.5 * df_safe, 0.5, df_safe / (df_safe + stat**2))
     return jnp.where(jnp.isinf(df), normal, jnp.where(df > 0, student, jnp.nan))

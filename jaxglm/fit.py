@@ -20,7 +20,7 @@ from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
 from .result import GLMResult
 from .solvers.gram import gram_operator
-from .solvers.irls import irls, masked_system
+from .solvers.irls import irls, masked_system, solve_spd
 from .fit_gradient import DEFAULT_MAX_ITER as GRADIENT_MAX_ITER, gradient_fit
 from .solvers.gradient import is_gradient_solver
 from .status import Status
@@ -140,7 +140,7 @@ def start_beta(family, X, y, weights, offset, alias, used_gram=None):
     used_gram = gram_operator(X)(used) if used_gram is None else used_gram
     target = family.link.link(jnp.sum(weights * y) / jnp.sum(weights)) - offset
     system, rhs = masked_system(used_gram, X.T @ (used * target), alias)
-    beta = jnp.linalg.solve(system, rhs)
+    beta = solve_spd(system, rhs)
     return jnp.where(jnp.all(jnp.isfinite(beta)), beta, jnp.zeros_like(beta))
 
 
@@ -218,7 +218,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     score, info_weight = inference.working_function(family, y, weights, kind)(eta)
     information, gradient = masked_system(gram(info_weight) + jnp.diag(l2),
                                           X.T @ score - l2 * beta, alias)
-    inv_information = jnp.linalg.inv(information)
+    inv_information = solve_spd(information, jnp.eye(information.shape[-1], dtype=dtype))
     # Newton decrement: the deviance decrease one more Newton step predicts (~0 at an optimum).
     decrement = gradient @ inv_information @ gradient
     singular = ~jnp.all(jnp.isfinite(inv_information)) | ~jnp.all(jnp.diagonal(inv_information) > 0)
@@ -229,8 +229,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     nan_aliased = alias[:, None] | alias[None, :]
     cov = jnp.where(nan_aliased, jnp.nan, scale * inv_information)
     coef = jnp.where(alias, jnp.nan, beta)
-    reference_df = jnp.asarray(jnp.inf, dtype) if family.scale_fixed else df_resid
-    std_err, statistic, p_value = inference.wald(coef, cov, reference_df)
+    std_err, statistic, p_value = inference.wald(coef, cov, None if family.scale_fixed else df_resid)
 
     loglik = inference.r_loglik(family, y, mu, weights, deviance, nobs)
     n_params = rank + (0 if family.scale_fixed else 1)

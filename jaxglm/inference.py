@@ -73,7 +73,7 @@ def r_loglik(family, y, mu, weight, deviance, nobs):
 
 
 def wald(coef, cov, reference_df):
-    """std_err, statistic and two-sided p-value from ``cov``."""
+    """std_err, statistic and two-sided p-value from ``cov`` (normal when ``reference_df`` is None)."""
     std_err = jnp.sqrt(jnp.diagonal(cov))
     statistic = coef / std_err
     return std_err, statistic, two_sided_p(statistic, reference_df)
