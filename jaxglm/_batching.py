@@ -12,7 +12,11 @@ so a batch in which no model needs the expensive branch skips it, and each
 model still gets exactly the value ``lax.cond`` gives it alone.
 
 The branches' outputs carry no derivatives (``cond_any`` is for status-like
-values): operands are passed through ``lax.stop_gradient``.
+values, or wrapped in a ``custom_jvp``): operands are passed through
+``lax.stop_gradient``.  The branches must take every array they use as an
+operand, constants included: under some transformations (a batched
+``while_loop``) a constant a branch closes over becomes a batched or leaked
+tracer, which ``custom_vmap`` rejects.
 
 Example::
 

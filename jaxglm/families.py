@@ -36,6 +36,7 @@ import numpy as np
 from jax.scipy.special import gammaln, xlog1py, xlogy
 
 from ._pytree import pytree_node, is_concrete
+from ._special import log_factorial
 from .links import get_link
 
 
@@ -145,7 +146,7 @@ class Binomial(Family):
     scale_fixed = True
 
     def loglik(self, y, mu, weight, scale):
-        log_choose = gammaln(weight + 1) - gammaln(weight * y + 1) - gammaln(weight * (1 - y) + 1)
+        log_choose = log_factorial(weight) - log_factorial(weight * y) - log_factorial(weight * (1 - y))
         return log_choose + weight * (xlogy(y, mu) + xlog1py(1 - y, -mu)) / scale
 
     def variance(self, mu):
@@ -175,7 +176,7 @@ class Poisson(Family):
     scale_fixed = True
 
     def loglik(self, y, mu, weight, scale):
-        return weight * (xlogy(y, mu) - mu - gammaln(y + 1)) / scale
+        return weight * (xlogy(y, mu) - mu - log_factorial(y)) / scale
 
     def variance(self, mu):
         return mu
@@ -268,7 +269,7 @@ class NegativeBinomial(Family):
 
     def loglik(self, y, mu, weight, scale):
         a = self.alpha
-        ll = (gammaln(y + 1 / a) - gammaln(1 / a) - gammaln(y + 1)
+        ll = (gammaln(y + 1 / a) - gammaln(1 / a) - log_factorial(y)
               + xlogy(y, a * mu) - (y + 1 / a) * jnp.log1p(a * mu))
         return weight * ll / scale
 

@@ -1,0 +1,86 @@
+"""``cond_any`` (a cond that stays a branch under vmap) and ``log_factorial`` (its user).
+
+References: ``lax.cond`` per element and ``scipy.special.gammaln``/``digamma``.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+from scipy.special import digamma, gammaln
+
+from jaxglm._batching import cond_any
+from jaxglm._special import TABLE_SIZE, log_factorial
+
+
+def expensive(x, y):
+    jax.debug.callback(lambda: CALLS.append(1))
+    return jnp.sin(x) * y
+
+
+def cheap(x, y):
+    return x + y
+
+
+CALLS = []
+
+
+def branchy(x, y):
+    return cond_any(x > 2, expensive, cheap, x, y)
+
+
+def test_cond_any_equals_lax_cond_per_element():
+    x, y = jnp.arange(6.0), jnp.linspace(1, 2, 6)
+    want = jax.vmap(lambda x, y: lax.cond(x > 2, expensive, cheap, x, y))(x, y)
+    np.testing.assert_array_equal(jax.vmap(branchy)(x, y), want)
+    np.testing.assert_array_equal(jax.vmap(branchy, in_axes=(0, None))(x, y[0]), want.at[:].set(
+        jax.vmap(lambda x: lax.cond(x > 2, expensive, cheap, x, y[0]))(x)))
+    np.testing.assert_array_equal(jax.vmap(jax.vmap(branchy))(x.reshape(2, 3), y.reshape(2, 3)),
+                                  want.reshape(2, 3))
+    assert float(branchy(3.0, 1.0)) == pytest.approx(np.sin(3.0))
+
+
+def test_cond_any_skips_the_branch_when_no_element_needs_it():
+    f = jax.jit(jax.vmap(branchy))
+    CALLS.clear()
+    jax.block_until_ready(f(jnp.zeros(4), jnp.ones(4)))
+    jax.effects_barrier()
+    assert CALLS == []
+    jax.block_until_ready(f(jnp.array([0.0, 3.0, 0.0, 0.0]), jnp.ones(4)))
+    jax.effects_barrier()
+    assert CALLS  # run once for the whole batch
+
+
+def test_cond_any_passes_no_derivative():
+    grad = jax.grad(lambda x: jnp.sum(jax.vmap(branchy)(x, jnp.ones(3))) + jnp.sum(x))(jnp.arange(3.0) + 2)
+    np.testing.assert_array_equal(grad, np.ones(3))
+
+
+@pytest.mark.parametrize("values", [np.arange(50.0), np.arange(50.0) + 0.5,
+                                    np.array([0.0, 1.0, TABLE_SIZE - 1.0, TABLE_SIZE, 1e5, 7.25])])
+def test_log_factorial_matches_gammaln(values):
+    np.testing.assert_allclose(log_factorial(jnp.asarray(values)), gammaln(values + 1), rtol=1e-14, atol=1e-13)
+
+
+def test_log_factorial_batched_models_each_exact():
+    """A batch mixing whole-number models with one that is not: every row equals gammaln."""
+    K = np.stack([np.arange(30.0), np.arange(30.0) + 0.25, 3 * np.arange(30.0)])
+    np.testing.assert_allclose(jax.vmap(log_factorial)(jnp.asarray(K)), gammaln(K + 1), rtol=1e-14, atol=1e-13)
+    np.testing.assert_allclose(jax.vmap(log_factorial)(jnp.asarray(K[[0, 2]])), gammaln(K[[0, 2]] + 1),
+                               rtol=1e-14, atol=1e-13)
+
+
+def test_log_factorial_derivative_is_digamma():
+    k = jnp.asarray([0.0, 3.0, 10.0, 2.5])
+    np.testing.assert_allclose(jax.grad(lambda k: jnp.sum(log_factorial(k)))(k), digamma(np.asarray(k) + 1),
+                               rtol=1e-13)
+    tangent = jax.jvp(jax.vmap(log_factorial), (k.reshape(2, 2),), (jnp.ones((2, 2)),))[1]
+    np.testing.assert_allclose(tangent.ravel(), digamma(np.asarray(k) + 1), rtol=1e-13)
+
+
+def test_log_factorial_float32():
+    k = jnp.arange(20, dtype=jnp.float32)
+    out = log_factorial(k)
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(out, gammaln(np.arange(20.0) + 1), rtol=1e-6)
