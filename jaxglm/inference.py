@@ -14,6 +14,7 @@ E[-d^2 l / d mu^2] = w / (phi V(mu)) = d^2 l / (d mu d y).
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from ._stats import two_sided_p
 
@@ -33,8 +34,9 @@ def score_and_observed(family, y, weight, eta):
 
 def score_and_expected(family, y, weight, eta):
     """(d l / d eta, expected information weight), each (n,), at scale 1."""
-    mu = family.link.inverse(eta)
-    dmu_deta = family.link.inverse_deriv(eta)
+    # The barrier keeps mu and dmu/deta opaque to XLA's simplifier, which otherwise rewrites
+    # y / exp(eta) as y * exp(-eta) and products of exps into new exps (4 exps instead of 1).
+    mu, dmu_deta = lax.optimization_barrier((family.link.inverse(eta), family.link.inverse_deriv(eta)))
     dl_dmu = lambda yy: _per_obs_grad(lambda m: family.loglik(yy, m, weight, 1.0), mu)
     score_mu, info_mu = jax.jvp(dl_dmu, (y,), (jnp.ones_like(y),))
     # (info * dmu) * dmu, not info * dmu**2: dmu**2 overflows first for huge means (log link, y ~ 1e200)
