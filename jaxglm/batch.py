@@ -28,6 +28,7 @@ from ._validate import float_dtype
 from .families import Gaussian
 from ._pytree import is_concrete
 from .fit import fit, fit_arrays, resolve_solver
+from .solvers.gram import shared_gram_operator
 
 # Models per chunk and device when batch_size is None.  On XLA:CPU small chunks are
 # as fast per model as large ones (measured 32..2000 on workload A/B: 32 was best,
@@ -247,13 +248,17 @@ def _chunk(array, start, size):
 def _chunk_runner(solver, has_offset, shared, fam_tree, fam_batched, devices):
     """The compiled chunk fit (cached so a second call with the same shapes reuses it)."""
 
-    def one(X, y, weights, offset, l2, leaves, max_iter, tol):
+    def one(X, y, weights, offset, l2, leaves, max_iter, tol, gram=None):
         family = jax.tree_util.tree_unflatten(fam_tree, leaves)
         return fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, solver=solver,
-                          has_offset=has_offset)
+                          has_offset=has_offset, gram=gram)
 
     axes = tuple(None if s else 0 for s in shared) + ([0 if b else None for b in fam_batched], None, None)
-    batched = jax.vmap(one, in_axes=axes)
+
+    def batched(X, *rest):
+        # X shared: its Khatri-Rao rows once per chunk, every Gram matrix one product W @ K.
+        gram = shared_gram_operator(X) if shared[0] else None
+        return jax.vmap(functools.partial(one, gram=gram), in_axes=axes)(X, *rest)
     if len(devices) == 1:
         return jax.jit(batched)
     mesh = Mesh(np.array(devices), (AXIS,))

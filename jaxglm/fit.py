@@ -95,15 +95,19 @@ def effective_tol(tol, dtype):
     return jnp.maximum(jnp.asarray(tol, dtype), 50 * jnp.finfo(dtype).eps)
 
 
-def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls", has_offset=True):
+def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls", has_offset=True,
+               gram=None):
     """The traceable fit on prepared arrays (no validation, no conversion).
 
     ``has_offset=False`` promises ``offset`` is zero, which lets the null
-    deviance use its closed form instead of a second IRLS loop.
+    deviance use its closed form instead of a second IRLS loop.  ``gram``:
+    ``weight -> X^T diag(weight) X`` when the caller has built one
+    (``fit_many`` passes ``shared_gram_operator`` for a shared X); default
+    ``gram_operator(X)``.
     """
     valid_input = input_is_valid(family, X, y, weights, offset, l2)
     tol = effective_tol(tol, X.dtype)
-    gram = gram_operator(X)  # per-X work for every X^T W X below, done once
+    gram = gram_operator(X) if gram is None else gram  # per-X work for every X^T W X, done once
     used_gram = gram((weights > 0).astype(X.dtype))
     alias = aliased_columns(X, weights, used_gram=used_gram)
     loop_max_iter = jnp.where(valid_input, max_iter, 0)

@@ -157,3 +157,18 @@ def test_gram_operator_under_vmap_equals_plain_product(in_axes):
         want = diff(loss(plain), argnums=(0, 1))(*args)
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+def test_shared_gram_operator_equals_plain_product(monkeypatch):
+    """fit_many's shared-X Gram (Khatri-Rao rows, one product W @ K) equals X^T diag(w) X for
+    each model, and so does its fallback when K would be too large; derivatives agree too."""
+    from jaxglm.solvers import gram
+    rng = np.random.default_rng(16)
+    X, W = rng.normal(size=(20, 4)), rng.uniform(size=(5, 20))
+    want = np.einsum("ni,bn,nj->bij", X, W, X)
+    np.testing.assert_allclose(jax.vmap(gram.shared_gram_operator(jax.numpy.asarray(X)))(W), want, rtol=1e-13)
+    loss = lambda X, W: jax.numpy.sum(jax.numpy.sin(jax.vmap(gram.shared_gram_operator(X))(W)))
+    plain = lambda X, W: jax.numpy.sum(jax.numpy.sin(jax.numpy.einsum("ni,bn,nj->bij", X, W, X)))
+    for g, w in zip(jax.grad(loss, argnums=(0, 1))(X, W), jax.grad(plain, argnums=(0, 1))(X, W)):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(gram, "MAX_PAIR_ELEMENTS", 10)
+    np.testing.assert_allclose(jax.vmap(gram.shared_gram_operator(jax.numpy.asarray(X)))(W), want, rtol=1e-13)

@@ -16,6 +16,13 @@ shared (unbatched) and weights batched, ``(X^T * W[b]) @ X`` is one (B p, n)
 x (n, p) matrix product for all models; X batched, one batched product.
 Plain JAX operations, so forward and reverse derivatives need no rule.
 
+``shared_gram_operator(X)`` is for a caller that knows X is shared by a batch
+(``fit_many`` with an (n, p) X): it precomputes the Khatri-Rao rows
+K[i, jk] = X_ij X_ik over the pairs j <= k once, so the Gram matrices of all B
+models are one (B, n) x (n, p (p + 1) / 2) product ``W @ K``: half the
+multiply-adds of the plain product and a better-shaped one (measured on
+workload B: 3.0 against 7.6 us per model and iteration).
+
 Example::
 
     >>> import jax, jax.numpy as jnp
@@ -23,6 +30,8 @@ Example::
     >>> jax.vmap(gram_operator(X))(W).shape
     (4, 2, 2)
 """
+
+import numpy as np
 
 
 def gram_operator(X):
@@ -37,3 +46,30 @@ def gram_operator(X):
     """
     Xt = X.T
     return lambda weight: (Xt * weight) @ Xt.T
+
+
+#: Largest Khatri-Rao matrix (n * p (p + 1) / 2 elements) ``shared_gram_operator`` builds.
+MAX_PAIR_ELEMENTS = 2**25
+
+
+def shared_gram_operator(X):
+    """``weight -> X^T diag(weight) X`` for an X (n, p) shared by a batch; vmap it over weights.
+
+    Falls back to ``gram_operator`` when the Khatri-Rao rows would exceed
+    ``MAX_PAIR_ELEMENTS`` (256 MiB in float64).
+
+    Example::
+
+        >>> import jax, jax.numpy as jnp
+        >>> X = jnp.arange(6.0).reshape(3, 2)
+        >>> jax.vmap(shared_gram_operator(X))(jnp.ones((4, 3)))[0].tolist()
+        [[20.0, 26.0], [26.0, 35.0]]
+    """
+    n, p = X.shape
+    rows, cols = np.triu_indices(p)
+    if n * rows.size > MAX_PAIR_ELEMENTS:
+        return gram_operator(X)
+    khatri_rao = X[:, rows] * X[:, cols]
+    index = np.zeros((p, p), dtype=np.int32)
+    index[rows, cols] = index[cols, rows] = np.arange(rows.size)
+    return lambda weight: (weight @ khatri_rao)[index]
