@@ -32,10 +32,18 @@ Example::
 """
 
 import numpy as np
+from jax import lax
 
 
-def gram_operator(X):
+def transposed(X):
+    """X^T (p, n): one transpose shared by every product with X."""
+    return X.T
+
+
+def gram_operator(X, Xt=None):
     """``weight -> X^T diag(weight) X`` for a fixed X (n, p); weight (n,) -> (p, p).
+
+    ``Xt``: ``transposed(X)`` when the caller has it.
 
     Example::
 
@@ -44,7 +52,7 @@ def gram_operator(X):
         >>> gram_operator(X)(jnp.ones(3)).tolist()
         [[20.0, 26.0], [26.0, 35.0]]
     """
-    Xt = X.T
+    Xt = transposed(X) if Xt is None else Xt
     return lambda weight: (Xt * weight) @ Xt.T
 
 

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..status import Status
-from .gram import gram_operator
+from .gram import gram_operator, transposed
 
 MAX_HALVINGS = 30
 
@@ -72,7 +72,7 @@ def wls_step(Xt, gram, offset, eta, l2, alias, working):
 
 
 def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None, beta0=None,
-         gram=None):
+         gram=None, Xt=None):
     """Run Newton/IRLS from ``eta0``; returns the final ``LoopState``.
 
     Args:
@@ -87,11 +87,12 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
             first step is not valid (default zeros); pass a valid point (a mean
             inside the family's range) so links that can leave the range
             (identity for Poisson) still start.
-        gram: ``jaxglm.solvers.gram.gram_operator(X)``, when the caller has built it already.
+        gram, Xt: ``jaxglm.solvers.gram.gram_operator(X)`` and ``transposed(X)``, when the
+            caller has built them already.
     """
     p = X.shape[1]
-    Xt = X.T
-    gram = gram_operator(X) if gram is None else gram
+    Xt = transposed(X) if Xt is None else Xt
+    gram = gram_operator(X, Xt) if gram is None else gram
 
     def penalised(beta):
         eta = beta @ Xt + offset
