@@ -30,10 +30,13 @@ from ._pytree import is_concrete
 from .fit import fit, fit_arrays, resolve_solver
 from .solvers.gram import shared_gram_operator
 
-# Models per chunk and device when batch_size is None.  On XLA:CPU small chunks are
-# as fast per model as large ones (measured 32..2000 on workload A/B: 32 was best,
-# the chunk's designs stay in cache) and keep one slow model from holding up many.
-DEFAULT_BATCH_SIZE = {"cpu": 32}
+# Models per chunk and device when batch_size is None, on CPU, by whether X is shared.  Measured
+# on workloads A, A' and B (n = 1000, p = 10, 2-core machine, 2026-11-23): per-model X 32/48/64/
+# 128 gave A 5,200-5,600/6,100-6,300/5,400-6,200/4,800 models/s (a chunk's designs stay in
+# cache up to ~48); shared X 32/64/96/128/256 gave B 10,700/13,100/15,000-16,400/9,800/11,500
+# (one larger W @ K product per iteration).  Small chunks also keep one slow model from holding
+# up many others.
+DEFAULT_BATCH_SIZE = {"cpu": {"per_model": 48, "shared": 96}}
 DEFAULT_BATCH_SIZE_ACCELERATOR = 1024
 AXIS = "models"
 
@@ -50,8 +53,8 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         weights, offset: None, (n,) shared, or (B, n) per model.
         solver, max_iter, tol, l2: as :func:`jaxglm.fit` (``l2`` shared; ``max_iter``
             defaults to 50 for IRLS/Newton, more for gradient solvers).
-        batch_size: models fitted at once (default 32 per CPU device, 1024 per
-            accelerator); bounds
+        batch_size: models fitted at once (default per CPU device 48 with
+            per-model X, 96 with a shared X; 1024 per accelerator); bounds
             memory at about the inputs plus batch_size models' working set
             (a few copies of an (n, p) design each).
         progress: show a progress bar on stderr (tqdm's when installed).
@@ -88,7 +91,7 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
     fam_leaves = [jnp.asarray(leaf) for leaf in fam_leaves]
     fam_batched = tuple(_family_leaf_batched(leaf, n_models) for leaf in fam_leaves)
     devices = tuple(jax.devices() if devices is None else devices)
-    chunk = _chunk_size(batch_size, n_models, devices)
+    chunk = _chunk_size(batch_size, n_models, devices, shared[0])
     run = _chunk_runner(solver, offset is not None, shared, fam_tree, fam_batched, devices)
     shared_args = [jnp.asarray(a) if s else None for a, s in zip(arrays, shared)]
     bar = _Progress(n_models, progress)
@@ -178,11 +181,12 @@ def _family_leaf_batched(leaf, n_models):
                      f"({n_models},), got shape {leaf.shape}")
 
 
-def _chunk_size(batch_size, n_models, devices):
+def _chunk_size(batch_size, n_models, devices, shared_x):
     """Models per chunk: a multiple of the device count, at most B rounded up."""
     n_devices = len(devices)
     if batch_size is None:
-        per_device = DEFAULT_BATCH_SIZE.get(devices[0].platform, DEFAULT_BATCH_SIZE_ACCELERATOR)
+        cpu = DEFAULT_BATCH_SIZE.get(devices[0].platform)
+        per_device = DEFAULT_BATCH_SIZE_ACCELERATOR if cpu is None else cpu["shared" if shared_x else "per_model"]
         batch_size = per_device * n_devices
     size = min(n_models, int(batch_size))
     return -(-size // n_devices) * n_devices
