@@ -19,7 +19,7 @@ from ._batching import cond_any
 from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
 from .result import GLMResult
-from .solvers.gram import gram_operator, transposed
+from .solvers.gram import Design, gram_operator
 from .solvers.irls import irls, masked_system, solve_spd
 from .fit_gradient import DEFAULT_MAX_ITER as GRADIENT_MAX_ITER, gradient_fit
 from .solvers.gradient import is_gradient_solver
@@ -107,12 +107,11 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     """
     valid_input = input_is_valid(family, X, y, weights, offset, l2)
     tol = effective_tol(tol, X.dtype)
-    Xt = transposed(X)  # X^T, the fast layout for every product with X (solvers.gram)
-    gram = gram_operator(X, Xt) if gram is None else gram  # per-X work for every X^T W X, done once
-    used_gram = gram((weights > 0).astype(X.dtype))
+    design = Design(X, gram)  # every product with X, in its fast layout (solvers.gram)
+    used_gram = design.gram((weights > 0).astype(X.dtype))
     alias = aliased_columns(X, weights, used_gram=used_gram)
     loop_max_iter = jnp.where(valid_input, max_iter, 0)
-    beta0 = start_beta(family, X, y, weights, offset, alias, used_gram=used_gram, Xt=Xt)
+    beta0 = start_beta(family, X, y, weights, offset, alias, used_gram=used_gram, design=design)
     if is_gradient_solver(solver):
         kind = "expected"
         loop = lambda: gradient_fit(X, y, family, weights, offset, l2, alias, optimizer=solver, tol=tol,
@@ -124,28 +123,28 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
         objective = inference.deviance_objective(family, y, weights)
         eta0 = family.link.link(family.init_mu(y, weights))
         loop = lambda: irls(X, offset, eta0, l2, alias, working, objective, max_iter=loop_max_iter, tol=tol,
-                            fallback=fallback, beta0=beta0, gram=gram, Xt=Xt)
+                            fallback=fallback, beta0=beta0, design=design)
     # Derivatives of beta by the implicit function theorem (jaxglm.implicit), not through the loop.
     state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias)
     status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
     return implicit.flag_unconverged(assemble(X, y, family, weights, offset, l2, alias, state.beta,
                                               state.n_iter, status, kind=kind, max_iter=max_iter,
-                                              tol=tol, has_offset=has_offset, gram=gram, Xt=Xt))
+                                              tol=tol, has_offset=has_offset, design=design))
 
 
-def start_beta(family, X, y, weights, offset, alias, used_gram=None, Xt=None):
+def start_beta(family, X, y, weights, offset, alias, used_gram=None, design=None):
     """A valid point to halve the first step towards: least squares of link(weighted mean y) - offset on X.
 
     With an intercept and no offset this is the intercept-only fit, whose mean
     (the mean of y) lies inside the family's range even for links that can leave
     it (identity for Poisson, log for Binomial); zeros where it is not finite.
-    ``used_gram``: X^T diag(weights > 0) X and ``Xt``: X^T, when the caller has them.
+    ``used_gram``: X^T diag(weights > 0) X and ``design``: ``Design(X)``, when the caller has them.
     """
     used = (weights > 0).astype(X.dtype)
-    Xt = transposed(X) if Xt is None else Xt
-    used_gram = gram_operator(X, Xt)(used) if used_gram is None else used_gram
+    design = Design(X) if design is None else design
+    used_gram = design.gram(used) if used_gram is None else used_gram
     target = family.link.link(jnp.sum(weights * y) / jnp.sum(weights)) - offset
-    system, rhs = masked_system(used_gram, Xt @ (used * target), alias)
+    system, rhs = masked_system(used_gram, design.rmatvec(used * target), alias)
     beta = solve_spd(system, rhs)
     return jnp.where(jnp.all(jnp.isfinite(beta)), beta, jnp.zeros_like(beta))
 
@@ -188,9 +187,12 @@ def has_constant_column(X, weights, Xt=None):
 
     ``Xt``: X^T when the caller has it (each column is then a contiguous row)."""
     used = weights > 0
-    Xt = X.T if Xt is None else Xt
-    first = Xt[:, jnp.argmax(used)]
-    same = jnp.all((Xt == first[:, None]) | ~used, axis=1)
+    if Xt is None:
+        first = X[jnp.argmax(used)]
+        same = jnp.all((X == first) | ~used[:, None], axis=0)
+    else:
+        first = Xt[:, jnp.argmax(used)]
+        same = jnp.all((Xt == first[:, None]) | ~used, axis=1)
     return jnp.any(same & (first != 0))
 
 
@@ -213,13 +215,11 @@ def null_mean(family, y, weights, offset, has_intercept, max_iter, tol, has_offs
 
 
 def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, kind, max_iter, tol,
-             has_offset=True, gram=None, Xt=None):
-    """Every field of ``GLMResult`` at the estimate ``beta`` (``gram``, ``Xt``: ``gram_operator(X)``
-    and ``transposed(X)`` if built)."""
-    Xt = transposed(X) if Xt is None else Xt
-    gram = gram_operator(X, Xt) if gram is None else gram
+             has_offset=True, design=None):
+    """Every field of ``GLMResult`` at the estimate ``beta`` (``design``: ``Design(X)`` if built)."""
+    design = Design(X) if design is None else design
     dtype = X.dtype
-    eta = beta @ Xt + offset
+    eta = design.matvec(beta) + offset
     mu = family.link.inverse(eta)
     used = weights > 0
     nobs = jnp.sum(used).astype(dtype)
@@ -227,8 +227,8 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     df_resid = nobs - rank
 
     score, info_weight = inference.working_function(family, y, weights, kind)(eta)
-    information, gradient = masked_system(gram(info_weight) + jnp.diag(l2),
-                                          Xt @ score - l2 * beta, alias)
+    information, gradient = masked_system(design.gram(info_weight) + jnp.diag(l2),
+                                          design.rmatvec(score) - l2 * beta, alias)
     inv_information = solve_spd(information, jnp.eye(information.shape[-1], dtype=dtype))
     # Newton decrement: the deviance decrease one more Newton step predicts (~0 at an optimum).
     decrement = gradient @ inv_information @ gradient
@@ -245,7 +245,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     loglik = inference.r_loglik(family, y, mu, weights, deviance, nobs)
     n_params = rank + (0 if family.scale_fixed else 1)
     aic, bic = inference.information_criteria(loglik, n_params, nobs)
-    intercept = has_constant_column(Xt.T, weights, Xt=Xt)
+    intercept = has_constant_column(X, weights, Xt=design.Xt)
     null_mu = null_mean(family, y, weights, offset, intercept, max_iter, tol, has_offset)
     null_deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, null_mu), 0.0))
 

@@ -172,3 +172,27 @@ def test_shared_gram_operator_equals_plain_product(monkeypatch):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
     monkeypatch.setattr(gram, "MAX_PAIR_ELEMENTS", 10)
     np.testing.assert_allclose(jax.vmap(gram.shared_gram_operator(jax.numpy.asarray(X)))(W), want, rtol=1e-13)
+
+
+def test_design_layouts_agree(monkeypatch):
+    """Design's X^T layout (small X) and X-as-given layout (large X) give the same products,
+    and a fit through the large layout equals the default fit."""
+    from jaxglm.solvers import gram
+    from jaxglm.fit import fit_arrays
+    rng = np.random.default_rng(17)
+    X, b, z, w = rng.normal(size=(30, 4)), rng.normal(size=4), rng.normal(size=30), rng.uniform(size=30)
+    small = gram.Design(jax.numpy.asarray(X))
+    monkeypatch.setattr(gram, "MAX_TRANSPOSED_ELEMENTS", 0)
+    large = gram.Design(jax.numpy.asarray(X))
+    assert large.large and not small.large
+    for d in (small, large):
+        np.testing.assert_allclose(d.matvec(b), X @ b, rtol=1e-13)
+        np.testing.assert_allclose(d.rmatvec(z), X.T @ z, rtol=1e-13)
+        np.testing.assert_allclose(d.gram(w), (X.T * w) @ X, rtol=1e-13)
+    X[:, 0] = 1
+    y = rng.poisson(np.exp(X @ [0.5, 0.2, -0.1, 0.3])).astype(float)
+    args = (X, y, jg.Poisson(), np.ones(30), np.zeros(30), np.zeros(4), 50, 1e-10)
+    got = jax.jit(lambda *a: fit_arrays(*a, has_offset=False), static_argnums=2)(*args)
+    want = jg.fit(X, y, jg.Poisson(), tol=1e-10)
+    for name in ("coef", "cov", "deviance", "null_deviance", "loglik"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-10)

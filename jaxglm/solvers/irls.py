@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..status import Status
-from .gram import gram_operator, transposed
+from .gram import Design
 
 MAX_HALVINGS = 30
 
@@ -59,20 +59,17 @@ def solve_spd(matrix, rhs):
     return jax.scipy.linalg.cho_solve((chol, True), rhs)
 
 
-def wls_step(Xt, gram, offset, eta, l2, alias, working):
-    """beta solving (X^T W X + diag(l2)) beta = X^T (W (eta - offset) + score).
-
-    ``Xt`` is X^T (p, n) (contiguous rows: the fast layout for X^T z on XLA:CPU);
-    ``gram(W)`` = X^T W X.
-    """
+def wls_step(design, offset, eta, l2, alias, working):
+    """beta solving (X^T W X + diag(l2)) beta = X^T (W (eta - offset) + score); ``design``: a
+    ``jaxglm.solvers.gram.Design`` of X."""
     score, weight = working(eta)
-    hessian = gram(weight) + jnp.diag(l2)
-    rhs = Xt @ (weight * (eta - offset) + score)
+    hessian = design.gram(weight) + jnp.diag(l2)
+    rhs = design.rmatvec(weight * (eta - offset) + score)
     return solve_spd(*masked_system(hessian, rhs, alias))
 
 
 def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None, beta0=None,
-         gram=None, Xt=None):
+         design=None):
     """Run Newton/IRLS from ``eta0``; returns the final ``LoopState``.
 
     Args:
@@ -87,24 +84,22 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
             first step is not valid (default zeros); pass a valid point (a mean
             inside the family's range) so links that can leave the range
             (identity for Poisson) still start.
-        gram, Xt: ``jaxglm.solvers.gram.gram_operator(X)`` and ``transposed(X)``, when the
-            caller has built them already.
+        design: ``jaxglm.solvers.gram.Design(X)``, when the caller has built it already.
     """
     p = X.shape[1]
-    Xt = transposed(X) if Xt is None else Xt
-    gram = gram_operator(X, Xt) if gram is None else gram
+    design = Design(X) if design is None else design
 
     def penalised(beta):
-        eta = beta @ Xt + offset
+        eta = design.matvec(beta) + offset
         dev, valid = objective(eta)
         value = dev + jnp.sum(l2 * beta**2)
         return eta, value, valid & jnp.isfinite(value)
 
     def propose(state):
-        beta = wls_step(Xt, gram, offset, state.eta, l2, alias, working)
+        beta = wls_step(design, offset, state.eta, l2, alias, working)
         if fallback is not None:
             bad = ~jnp.all(jnp.isfinite(beta))
-            beta = lax.cond(bad, lambda: wls_step(Xt, gram, offset, state.eta, l2, alias, fallback), lambda: beta)
+            beta = lax.cond(bad, lambda: wls_step(design, offset, state.eta, l2, alias, fallback), lambda: beta)
         return beta
 
     def acceptable(state, value, valid):
