@@ -1,11 +1,14 @@
 """The weighted Gram matrix X^T diag(w) X: every Newton/IRLS Hessian of a GLM.
 
 A fit forms X^T W X for one fixed X and many weights (one per iteration, the
-rank check and the information at the estimate), so ``gram_operator(X)``
-does the per-X work once, transposing X to (p, n), and returns
-``weight -> (X^T * weight) @ X`` on that layout.
+rank check and the information at the estimate), and X beta and X^T z as
+often.  ``Design(X)`` does the per-X work once and offers the three products
+in the layout XLA:CPU runs fastest for X's size: for a small X (the
+many-models case) through X^T, transposed once per fit; for a large X (one
+big model, ``MAX_TRANSPOSED_ELEMENTS``) on X as given.  ``gram_operator(X)``
+is ``Design(X).gram``.
 
-Why the transposed layout (measured on XLA:CPU, float64, n = 1000, p = 10,
+Why the transposed layout for a small X (measured on XLA:CPU, float64, n = 1000, p = 10,
 batches of 32 models): with rows of X^T contiguous, the batched product runs
 in XLA's fused (XNNPACK) dot kernel at about 8 us per model against 16 us
 for ``einsum('ni,n,nj->ij')`` on X as given, and X^T z costs 1.1 against
@@ -33,7 +36,6 @@ Example::
 
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 
 #: Largest X (n p elements) whose products go through X^T.  Past it a fit is one large model:
