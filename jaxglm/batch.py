@@ -100,7 +100,8 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
     for number, start in enumerate(range(0, n_models, chunk)):
         args = [a if s else staging.put(slot, number, x, start, chunk)
                 for slot, (a, x, s) in enumerate(zip(shared_args, arrays, shared))]
-        leaves = [_chunk(leaf, start, chunk) if b else leaf for leaf, b in zip(fam_leaves, fam_batched)]
+        leaves = [staging.put(("family", i), number, leaf, start, chunk) if b else leaf
+                  for i, (leaf, b) in enumerate(zip(fam_leaves, fam_batched))]
         pieces.append(run(*args, leaves, max_iter, tol))
         if len(pieces) > 1:  # at most two chunks in flight: memory stays bounded, dispatch overlaps
             jax.block_until_ready(pieces[-2].status)
@@ -213,11 +214,11 @@ class _Staging:
 
     def put(self, slot, number, array, start, size):
         """Rows [start, start + size) of ``array`` (padded by repeating its last row) as a jax array."""
+        part = np.asarray(array[start:start + size])
         key = (slot, number % self.DEPTH)
         buffer = self.buffers.get(key)
         if buffer is None:
-            buffer = self.buffers[key] = _aligned_empty((size,) + array.shape[1:], array.dtype)
-        part = array[start:start + size]
+            buffer = self.buffers[key] = _aligned_empty((size,) + part.shape[1:], part.dtype)
         buffer[:part.shape[0]] = part
         buffer[part.shape[0]:] = part[-1]
         return jax.device_put(buffer, self.sharding, may_alias=True)
@@ -237,15 +238,6 @@ def _input_sharding(devices):
     if len(devices) == 1:
         return jax.sharding.SingleDeviceSharding(devices[0])
     return NamedSharding(Mesh(np.array(devices), (AXIS,)), PartitionSpec(AXIS))
-
-
-def _chunk(array, start, size):
-    """Rows [start, start + size) of ``array``, padded by repeating its last row."""
-    part = array[start:start + size]
-    if part.shape[0] < size:
-        pad = np.repeat(part[-1:], size - part.shape[0], axis=0)
-        part = np.concatenate([part, pad])
-    return part
 
 
 @functools.lru_cache(maxsize=64)
