@@ -185,7 +185,9 @@ def aliased_columns(X, weights, used_gram=None):
 def has_constant_column(X, weights, Xt=None):
     """True when some column is constant and non-zero over observations with weight > 0.
 
-    ``Xt``: X^T when the caller has it (each column is then a contiguous row)."""
+    ``Xt``: X^T when the caller has it (each column is then a contiguous row).  Both forms stay:
+    with no X^T (a large X) comparing along X^T's rows made XLA copy a transposed X (61 ms of a
+    0.7 s fit at n = 400,000, p = 50), and on a small X^T the row form is about twice as fast."""
     used = weights > 0
     if Xt is None:
         first = X[jnp.argmax(used)]
