@@ -1,4 +1,4 @@
-"""``log_factorial``: log(k!) = gammaln(k + 1), from a table when every k is a small whole number.
+"""``log_factorial`` and ``xlogx``: log(k!) and k log k, from a table when every k is a small whole number.
 
 The log-likelihoods of count and binomial families carry log(y!) or
 log C(m, k) terms.  XLA's ``lgamma`` costs about 12 us per 1000 values on
@@ -10,6 +10,12 @@ number in [0, ``TABLE_SIZE``); otherwise ``gammaln(k + 1)`` as usual.  Both
 agree to rounding (the table holds correctly rounded ``math.lgamma`` values).
 
 Derivatives: d log(k!) / dk = digamma(k + 1), whichever way the value came.
+
+``xlogx(x)`` = x log x (0 at x = 0) is the saturated part of the Poisson,
+binomial and negative binomial deviances (y log y, (1 - y) log(1 - y)): a
+log costs about 8 ns of CPU per value in float64 on XLA:CPU, and count or
+0/1 responses are whole numbers, so it comes from a table of k log k the
+same way (for 0/1 data every value is 0).  d (x log x) / dx = log x + 1.
 
 Example::
 
@@ -23,34 +29,56 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import digamma, gammaln
+from jax.scipy.special import digamma, gammaln, xlogy
 
 from ._batching import cond_any
 
 TABLE_SIZE = 4096
 _TABLE = np.array([math.lgamma(k + 1.0) for k in range(TABLE_SIZE)])
+_XLOGX_TABLE = np.array([k * math.log(k) if k > 0 else 0.0 for k in range(TABLE_SIZE)])
+
+
+def _table_or(direct, table, k):
+    """``table[k]`` when every k (of the batch, under vmap) is a whole number in [0, TABLE_SIZE),
+    else ``direct(k)``."""
+    whole = jnp.all((k == jnp.floor(k)) & (k >= 0) & (k < TABLE_SIZE))
+    # The table is an operand, not a constant of a branch: cond_any's branches must not
+    # close over arrays (a transformation may turn them into batched or leaked tracers).
+    return cond_any(~whole, lambda k, table: direct(k), _lookup, k, jnp.asarray(table, k.dtype))
+
+
+def _lookup(k, table):
+    return table[jnp.clip(k, 0, TABLE_SIZE - 1).astype(jnp.int32)]
 
 
 @jax.custom_jvp
 def log_factorial(k):
     """log(k!) = gammaln(k + 1), elementwise, for k >= 0 (whole or not)."""
     k = jnp.asarray(k)
-    whole = jnp.all((k == jnp.floor(k)) & (k >= 0) & (k < TABLE_SIZE))
-    # The table is an operand, not a constant of a branch: cond_any's branches must not
-    # close over arrays (a transformation may turn them into batched or leaked tracers).
-    table = jnp.asarray(_TABLE, k.dtype)
-    return cond_any(~whole, _by_gammaln, _by_table, k, table)
-
-
-def _by_gammaln(k, table):
-    return gammaln(k + 1)
-
-
-def _by_table(k, table):
-    return table[jnp.clip(k, 0, TABLE_SIZE - 1).astype(jnp.int32)]
+    return _table_or(lambda k: gammaln(k + 1), _TABLE, k)
 
 
 @log_factorial.defjvp
 def _log_factorial_jvp(primals, tangents):
     (k,), (dk,) = primals, tangents
     return log_factorial(k), digamma(k + 1) * dk
+
+
+@jax.custom_jvp
+def xlogx(x):
+    """x log x elementwise, 0 at x = 0, for x >= 0 (whole or not).
+
+    Example::
+
+        >>> import jax.numpy as jnp
+        >>> [round(float(v), 6) for v in xlogx(jnp.asarray([0.0, 1.0, 2.0, 0.5]))]
+        [0.0, 0.0, 1.386294, -0.346574]
+    """
+    x = jnp.asarray(x)
+    return _table_or(lambda x: xlogy(x, x), _XLOGX_TABLE, x)
+
+
+@xlogx.defjvp
+def _xlogx_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return xlogx(x), jax.jvp(lambda x: xlogy(x, x), (x,), (dx,))[1]

@@ -36,7 +36,7 @@ import numpy as np
 from jax.scipy.special import gammaln, xlog1py, xlogy
 
 from ._pytree import pytree_node, is_concrete
-from ._special import log_factorial
+from ._special import log_factorial, xlogx
 from .links import get_link
 
 
@@ -153,7 +153,7 @@ class Binomial(Family):
         return mu * (1 - mu)
 
     def unit_deviance(self, y, mu):
-        return 2 * (xlogy(y, y) - xlogy(y, mu) + xlog1py(1 - y, -y) - xlog1py(1 - y, -mu))
+        return 2 * (xlogx(y) - xlogy(y, mu) + xlogx(1 - y) - xlog1py(1 - y, -mu))
 
     def valid_mu(self, mu):
         return (mu > 0) & (mu < 1)
@@ -182,7 +182,7 @@ class Poisson(Family):
         return mu
 
     def unit_deviance(self, y, mu):
-        return 2 * (xlogy(y, y) - xlogy(y, mu) - (y - mu))
+        return 2 * (xlogx(y) - xlogy(y, mu) - (y - mu))
 
     def valid_mu(self, mu):
         return (mu > 0) & jnp.isfinite(mu)
@@ -278,7 +278,7 @@ class NegativeBinomial(Family):
 
     def unit_deviance(self, y, mu):
         a = self.alpha
-        return 2 * (xlogy(y, y) - xlogy(y, mu) - (y + 1 / a) * (jnp.log1p(a * y) - jnp.log1p(a * mu)))
+        return 2 * (xlogx(y) - xlogy(y, mu) - (y + 1 / a) * (jnp.log1p(a * y) - jnp.log1p(a * mu)))
 
     def valid_mu(self, mu):
         return (mu > 0) & jnp.isfinite(mu)

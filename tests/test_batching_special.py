@@ -1,4 +1,4 @@
-"""``cond_any`` (a cond that stays a branch under vmap) and ``log_factorial`` (its user).
+"""``cond_any`` (a cond that stays a branch under vmap) and its users ``log_factorial`` and ``xlogx``.
 
 References: ``lax.cond`` per element and ``scipy.special.gammaln``/``digamma``.
 """
@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, xlogy
 
 from jaxglm._batching import cond_any
-from jaxglm._special import TABLE_SIZE, log_factorial
+from jaxglm._special import TABLE_SIZE, log_factorial, xlogx
 
 
 def expensive(x, y):
@@ -84,3 +84,30 @@ def test_log_factorial_float32():
     out = log_factorial(k)
     assert out.dtype == jnp.float32
     np.testing.assert_allclose(out, gammaln(np.arange(20.0) + 1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("values", [np.arange(50.0), np.array([0.0, 1.0, 0.0, 1.0]), np.arange(50.0) + 0.5,
+                                    np.array([0.0, 1.0, TABLE_SIZE - 1.0, TABLE_SIZE, 1e5, 0.25, 1e-300])])
+def test_xlogx_matches_scipy(values):
+    np.testing.assert_allclose(xlogx(jnp.asarray(values)), xlogy(values, values), rtol=1e-14, atol=1e-300)
+
+
+def test_xlogx_batched_models_each_exact():
+    """Rows of whole numbers, 0/1 data and fractions under vmap: every row equals x log x."""
+    X = np.stack([np.arange(30.0), np.arange(30.0) % 2, np.linspace(0, 1, 30), 7 * np.arange(30.0)])
+    np.testing.assert_allclose(jax.vmap(xlogx)(jnp.asarray(X)), xlogy(X, X), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(jax.vmap(xlogx)(jnp.asarray(X[[0, 1, 3]])), xlogy(X[[0, 1, 3]], X[[0, 1, 3]]),
+                               rtol=1e-14, atol=1e-300)
+
+
+def test_xlogx_derivative_is_log_plus_one():
+    x = jnp.asarray([1.0, 3.0, 10.0, 2.5])
+    np.testing.assert_allclose(jax.grad(lambda x: jnp.sum(xlogx(x)))(x), np.log(np.asarray(x)) + 1, rtol=1e-14)
+    tangent = jax.jvp(jax.vmap(xlogx), (x.reshape(2, 2),), (jnp.ones((2, 2)),))[1]
+    np.testing.assert_allclose(tangent.ravel(), np.log(np.asarray(x)) + 1, rtol=1e-14)
+
+
+def test_xlogx_float32():
+    out = xlogx(jnp.arange(20, dtype=jnp.float32))
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(out, xlogy(np.arange(20.0), np.arange(20.0)), rtol=1e-6)
