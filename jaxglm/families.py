@@ -6,6 +6,8 @@ A family supplies pure, elementwise functions of ``y`` (response), ``mu``
 * ``loglik(y, mu, weight, scale)``  log f(y; mu, phi) with R's weight convention
 * ``variance(mu)``                  V(mu), with Var(y) = phi V(mu) / weight
 * ``unit_deviance(y, mu)``          d(y, mu); the deviance is sum(weight * d)
+* ``unit_deviance_eta(y, eta)``     d(y, link.inverse(eta)), what the solvers evaluate (a family
+  may override it with a cheaper form for a link: Binomial with logit takes one log, not two)
 * ``valid_mu(mu)``                  where the mean is inside the family's range
 * ``valid_y(y)``                    where the response is in the family's support
 * ``init_mu(y, weight)``            R's ``mustart``
@@ -67,6 +69,11 @@ class Family:
 
     def unit_deviance(self, y, mu):
         raise NotImplementedError
+
+    def unit_deviance_eta(self, y, eta):
+        """``unit_deviance(y, link.inverse(eta))``; a family may override it with a cheaper
+        form for a link (the solvers evaluate it at every iteration)."""
+        return self.unit_deviance(y, self.link.inverse(eta))
 
     def valid_mu(self, mu):
         return jnp.isfinite(mu)
@@ -154,6 +161,13 @@ class Binomial(Family):
 
     def unit_deviance(self, y, mu):
         return 2 * (xlogx(y) - xlogy(y, mu) + xlogx(1 - y) - xlog1py(1 - y, -mu))
+
+    def unit_deviance_eta(self, y, eta):
+        """With the logit link log(1 - mu) = log(mu) - eta: one log per value instead of two."""
+        if self.link.name != "logit":
+            return super().unit_deviance_eta(y, eta)
+        log_mu = jnp.log(self.link.inverse(eta))
+        return 2 * (xlogx(y) + xlogx(1 - y) - log_mu + (1 - y) * eta)
 
     def valid_mu(self, mu):
         return (mu > 0) & (mu < 1)

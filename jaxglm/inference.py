@@ -55,7 +55,7 @@ def deviance_objective(family, y, weight):
     def objective(eta):
         mu = family.link.inverse(eta)
         valid = jnp.all(family.valid_mu(mu) | (weight == 0))
-        dev = jnp.sum(jnp.where(weight > 0, weight * family.unit_deviance(y, mu), 0.0))
+        dev = jnp.sum(jnp.where(weight > 0, weight * family.unit_deviance_eta(y, eta), 0.0))
         return jnp.where(valid, dev, jnp.inf), valid
 
     return objective

@@ -10,6 +10,8 @@ Checks (float64), each against a quantity computed independently of the code und
 * ``jaxglm.inference`` IRLS expected weights and Newton observed weights (and the score)
   against finite differences of the log-likelihood in eta, for each family x usual link rtol 1e-5
 * for canonical links the observed and expected weights coincide                       rtol 1e-10
+* unit_deviance_eta(y, eta) == unit_deviance(y, link.inverse(eta)), each family x usual link,
+  including the Binomial logit shortcut (one log)                                     rtol 1e-10
 """
 
 import jax
@@ -270,3 +272,27 @@ def test_noncanonical_link_observed_differs_from_expected(family):
     _, observed = inference.score_and_observed(family, y, w, eta)
     _, expected = inference.score_and_expected(family, y, w, eta)
     assert np.max(np.abs(np.asarray(observed) - np.asarray(expected))) > 1e-3
+
+
+@pytest.mark.parametrize("family", family_link_cases())
+def test_unit_deviance_eta_equals_unit_deviance(family):
+    """The solvers' deviance in eta equals the family's deviance at mu = link.inverse(eta)."""
+    y, mu, _ = grid(family)
+    eta = family.link.link(mu)
+    np.testing.assert_allclose(family.unit_deviance_eta(y, eta), family.unit_deviance(y, mu),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_binomial_logit_deviance_eta_over_the_range():
+    """0/1 and fractional y over |eta| <= 30 (probabilities down to 1e-13): the one-log form
+    against an independent float64 formula in numpy (log1p/expm1 based)."""
+    fam = jg.Binomial()
+    eta = np.linspace(-30, 30, 121)
+    for y_value in (0.0, 1.0, 0.3):
+        y = np.full_like(eta, y_value)
+        log_mu, log_1m_mu = -np.logaddexp(0, -eta), -np.logaddexp(0, eta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            saturated = np.nan_to_num(y * np.log(y)) + np.nan_to_num((1 - y) * np.log(1 - y))
+        expected = 2 * (saturated - y * log_mu - (1 - y) * log_1m_mu)
+        np.testing.assert_allclose(fam.unit_deviance_eta(jnp.asarray(y), jnp.asarray(eta)), expected,
+                                   rtol=1e-10, atol=1e-12)
