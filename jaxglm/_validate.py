@@ -61,9 +61,12 @@ def prepare(X, y, weights, offset, l2):
 def input_is_valid(family, X, y, weights, offset, l2):
     """Traceable: True when all inputs are finite, weights >= 0 (not all 0), y is in
     range, l2 >= 0 and the family's parameters are valid (see ``family_is_valid``)."""
-    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in (X, y, weights, offset, l2)]))
-    y_ok = jnp.all(family.valid_y(y) | (weights == 0))
-    return (finite & y_ok & jnp.all(weights >= 0) & jnp.any(weights > 0) & jnp.all(l2 >= 0)
+    per_obs = (jnp.isfinite(y) & jnp.isfinite(weights) & jnp.isfinite(offset) & (weights >= 0)
+               & (family.valid_y(y) | (weights == 0)))
+    # X * 0 is NaN exactly where X is inf or NaN: one float reduction over X instead of a
+    # boolean one (which XLA:CPU runs as two kernels).
+    x_finite = jnp.isfinite(jnp.sum(X * 0))
+    return (x_finite & jnp.all(per_obs) & jnp.any(weights > 0) & jnp.all(jnp.isfinite(l2) & (l2 >= 0))
             & family_is_valid(family))
 
 

@@ -350,3 +350,19 @@ def test_traced_family_parameter_out_of_range_is_invalid_input():
                                   [True, False, False, False, False])
     tweedie = jax.vmap(lambda q: family_is_valid(with_leaf(jg.Tweedie(), q)))
     np.testing.assert_array_equal(tweedie(np.array([1.5, 1.0, 2.0, 2.5])), [True, False, False, False])
+
+
+def test_non_finite_entries_are_invalid_input_for_that_model_only(design, counts):
+    """Traced (fit_many with one X per model): +inf, -inf or NaN anywhere in X, a NaN weight or
+    an infinite offset make that model INVALID_INPUT; the clean models equal their solo fits."""
+    B = 6
+    X = np.repeat(design[None], B, axis=0)
+    X[1, 3, 1], X[2, 5, 2], X[3, 0, 0] = np.inf, -np.inf, np.nan
+    W, offset = np.ones((B, N)), np.zeros((B, N))
+    W[4, 2] = np.nan
+    offset[5, 9] = np.inf
+    res = jg.fit_many(X, np.repeat(counts[None], B, axis=0), jg.Poisson(), weights=W, offset=offset)
+    np.testing.assert_array_equal(res.status, [Status.CONVERGED] + [Status.INVALID_INPUT] * 5)
+    alone = jg.fit(design, counts, jg.Poisson())
+    np.testing.assert_allclose(res.coef[0], alone.coef, rtol=1e-12)
+
