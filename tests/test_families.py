@@ -296,3 +296,23 @@ def test_binomial_logit_deviance_eta_over_the_range():
         expected = 2 * (saturated - y * log_mu - (1 - y) * log_1m_mu)
         np.testing.assert_allclose(fam.unit_deviance_eta(jnp.asarray(y), jnp.asarray(eta)), expected,
                                    rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", [jg.Binomial(), jg.Poisson(), jg.Poisson(link="identity")],
+                         ids=["binomial", "poisson", "poisson-identity"])
+def test_deviance_objective_sums_and_flags_invalid_means(family):
+    """The solvers' objective: sum(w d(y, mu)) over w > 0 and True while every mean with w > 0 is
+    valid; +inf and False once one is not; an invalid mean with weight 0 does not count."""
+    y = jnp.asarray([0.0, 1.0, 1.0, 0.0, 1.0])
+    w = jnp.asarray([1.0, 2.0, 0.5, 0.0, 1.0])
+    objective = inference.deviance_objective(family, y, w)
+    eta = family.link.link(jnp.asarray([0.2, 0.6, 0.7, 0.4, 0.9]))
+    dev, ok = objective(eta)
+    expected = np.sum(np.asarray(w) * np.asarray(family.unit_deviance(y, family.link.inverse(eta))))
+    np.testing.assert_allclose(dev, expected, rtol=1e-12)
+    assert bool(ok)
+    invalid = -50.0 if family.link.name == "identity" else jnp.inf  # mean < 0, or mu = 1 / inf
+    for i, counted in ((1, True), (3, False)):
+        dev_i, ok_i = objective(eta.at[i].set(invalid))
+        assert bool(ok_i) is not counted
+        assert (float(dev_i) == np.inf) is counted
