@@ -111,7 +111,7 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     used_gram = design.gram((weights > 0).astype(X.dtype))
     alias = aliased_columns(X, weights, used_gram=used_gram)
     loop_max_iter = jnp.where(valid_input, max_iter, 0)
-    beta0 = start_beta(family, X, y, weights, offset, alias, used_gram=used_gram, design=design)
+    beta0 = start_point(family, X, y, weights, offset, alias, used_gram)
     if is_gradient_solver(solver):
         kind = "expected"
         loop = lambda: gradient_fit(X, y, family, weights, offset, l2, alias, optimizer=solver, tol=tol,
@@ -130,6 +130,27 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     return implicit.flag_unconverged(assemble(X, y, family, weights, offset, l2, alias, state.beta,
                                               state.n_iter, status, kind=kind, max_iter=max_iter,
                                               tol=tol, has_offset=has_offset, design=design))
+
+
+def start_point(family, X, y, weights, offset, alias, used_gram):
+    """The valid point the first IRLS step is halved towards: zeros when the means at X 0 + offset
+    are valid (any offset with a log or logit link), else ``start_beta``.
+
+    ``start_beta`` (a least-squares solve and a product with X, ~6 us of a 130 us fit of
+    workload A) runs only for a model, or under vmap a batch, that needs it (``cond_any``).
+    """
+    zeros_valid = jnp.all(family.valid_mu(family.link.inverse(offset)) | (weights == 0))
+    leaves, tree = jax.tree_util.tree_flatten(family)
+
+    def least_squares(X, y, weights, offset, alias, used_gram, *leaves):
+        fam = jax.tree_util.tree_unflatten(tree, leaves)
+        return start_beta(fam, X, y, weights, offset, alias, used_gram=used_gram)
+
+    def zeros(X, *rest):
+        return jnp.zeros(X.shape[1], X.dtype)
+
+    leaves = [jnp.asarray(leaf) for leaf in leaves]
+    return cond_any(~zeros_valid, least_squares, zeros, X, y, weights, offset, alias, used_gram, *leaves)
 
 
 def start_beta(family, X, y, weights, offset, alias, used_gram=None, design=None):

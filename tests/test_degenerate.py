@@ -366,3 +366,28 @@ def test_non_finite_entries_are_invalid_input_for_that_model_only(design, counts
     alone = jg.fit(design, counts, jg.Poisson())
     np.testing.assert_allclose(res.coef[0], alone.coef, rtol=1e-12)
 
+
+def test_start_point_is_zeros_unless_the_mean_at_the_offset_is_invalid(design, counts):
+    """The first step is halved towards zeros when X 0 + offset gives valid means (log link),
+    else towards the least-squares start (identity link at offset 0: the mean 0 is invalid);
+    under vmap each model gets its own (``cond_any``)."""
+    import jax
+    import jax.numpy as jnp
+    from jaxglm.fit import start_beta, start_point
+
+    X, y, w = (jnp.asarray(a) for a in (design, counts, np.ones(N)))
+    alias = jnp.zeros(3, bool)
+    gram = X.T @ X
+
+    def start(family, offset):
+        return start_point(family, X, y, w, offset, alias, gram)
+
+    np.testing.assert_array_equal(start(jg.Poisson(), jnp.zeros(N)), np.zeros(3))
+    identity = jg.Poisson(link="identity")
+    least_squares = start_beta(identity, X, y, w, jnp.zeros(N), alias, used_gram=gram)
+    np.testing.assert_allclose(least_squares, [np.mean(counts), 0, 0], atol=1e-12)  # intercept column first
+    np.testing.assert_allclose(start(identity, jnp.zeros(N)), least_squares, atol=1e-12)
+    offsets = jnp.stack([jnp.full(N, 1.0), jnp.zeros(N)])  # identity: mean 1 valid, mean 0 not
+    batched = jax.vmap(lambda off: start(identity, off))(offsets)
+    np.testing.assert_array_equal(batched[0], np.zeros(3))
+    np.testing.assert_allclose(batched[1], least_squares, atol=1e-12)
