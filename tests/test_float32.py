@@ -1,8 +1,11 @@
 """float32: every family and solver computes in float32 (x64 enabled or not) and reaches float32 accuracy.
 
-Expected accuracy against float64 references (statsmodels): deviance ~1e-7 relative,
-coefficients ~1e-4 relative to their largest magnitude (IRLS stops at R's rule with tol
-floored at 50 float32 epsilons = 6e-6), standard errors ~1e-3 (inverse Gaussian worst).
+Expected accuracy against float64 references (statsmodels): deviance ~2e-7 relative,
+standard errors ~2e-6, coefficients ~1e-7 relative to their largest magnitude.  IRLS stops
+at R's rule with tol floored at 50 float32 epsilons = 6e-6 (coefficients ~1e-5 off), then
+``assemble`` takes one more Newton / Fisher-scoring step (``fit.polished``): quadratic
+convergence for canonical links and Newton, a linear-rate gain for IRLS with a
+non-canonical link (negative binomial and Tweedie with log link: ~2e-5).
 """
 
 import warnings
@@ -76,9 +79,10 @@ def test_every_family_in_float32(name, solver, X):
     assert int(res.status) == Status.CONVERGED
     ref = reference(name, X, y, solver)
     scale = np.abs(ref.params).max()
-    np.testing.assert_allclose(res.coef, ref.params, rtol=0, atol=3e-4 * scale)
-    np.testing.assert_allclose(res.std_err, ref.bse, rtol=2e-3)
-    np.testing.assert_allclose(res.deviance, ref.deviance, rtol=1e-5)
+    linear_rate = solver == "irls" and name in ("negative_binomial", "tweedie")
+    np.testing.assert_allclose(res.coef, ref.params, rtol=0, atol=(1e-4 if linear_rate else 2e-6) * scale)
+    np.testing.assert_allclose(res.std_err, ref.bse, rtol=2e-5)
+    np.testing.assert_allclose(res.deviance, ref.deviance, rtol=2e-6)
     np.testing.assert_allclose(res.null_deviance, ref.null_deviance, rtol=1e-5)
 
 
