@@ -113,7 +113,8 @@ class Logit(Link):
     name = "logit"
 
     def link(self, mu):
-        return jnp.log(mu) - jnp.log1p(-mu)
+        # R's logit_link: one log (1 - mu is exact for mu >= 1/2, within an ulp below).
+        return jnp.log(mu / (1 - mu))
 
     def inverse(self, eta):
         return jax.nn.sigmoid(eta)
