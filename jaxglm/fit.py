@@ -145,7 +145,7 @@ def start_point(family, X, y, weights, offset, alias, used_gram):
 
     def least_squares(X, y, weights, offset, alias, used_gram, *leaves):
         fam = jax.tree_util.tree_unflatten(tree, leaves)
-        return start_beta(fam, X, y, weights, offset, alias, used_gram=used_gram)
+        return start_beta(fam, X, y, weights, offset, alias, used_gram)
 
     def zeros(X, *rest):
         return jnp.zeros(X.shape[1], X.dtype)
@@ -154,19 +154,18 @@ def start_point(family, X, y, weights, offset, alias, used_gram):
     return cond_any(~zeros_valid, least_squares, zeros, X, y, weights, offset, alias, used_gram, *leaves)
 
 
-def start_beta(family, X, y, weights, offset, alias, used_gram=None, design=None):
+def start_beta(family, X, y, weights, offset, alias, used_gram):
     """A valid point to halve the first step towards: least squares of link(weighted mean y) - offset on X.
 
     With an intercept and no offset this is the intercept-only fit, whose mean
     (the mean of y) lies inside the family's range even for links that can leave
     it (identity for Poisson, log for Binomial); zeros where it is not finite.
-    ``used_gram``: X^T diag(weights > 0) X and ``design``: ``Design(X)``, when the caller has them.
+    ``used_gram``: X^T diag(weights > 0) X.  (Only ``start_point``'s rarely taken branch
+    calls it, so X^T z is the plain product.)
     """
     used = (weights > 0).astype(X.dtype)
-    design = Design(X) if design is None else design
-    used_gram = design.gram(used) if used_gram is None else used_gram
     target = family.link.link(jnp.sum(weights * y) / jnp.sum(weights)) - offset
-    system, rhs = masked_system(used_gram, design.rmatvec(used * target), alias)
+    system, rhs = masked_system(used_gram, X.T @ (used * target), alias)
     beta = solve_spd(system, rhs)
     return jnp.where(jnp.all(jnp.isfinite(beta)), beta, jnp.zeros_like(beta))
 

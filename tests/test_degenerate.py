@@ -384,7 +384,7 @@ def test_start_point_is_zeros_unless_the_mean_at_the_offset_is_invalid(design, c
 
     np.testing.assert_array_equal(start(jg.Poisson(), jnp.zeros(N)), np.zeros(3))
     identity = jg.Poisson(link="identity")
-    least_squares = start_beta(identity, X, y, w, jnp.zeros(N), alias, used_gram=gram)
+    least_squares = start_beta(identity, X, y, w, jnp.zeros(N), alias, gram)
     np.testing.assert_allclose(least_squares, [np.mean(counts), 0, 0], atol=1e-12)  # intercept column first
     np.testing.assert_allclose(start(identity, jnp.zeros(N)), least_squares, atol=1e-12)
     offsets = jnp.stack([jnp.full(N, 1.0), jnp.zeros(N)])  # identity: mean 1 valid, mean 0 not
