@@ -253,11 +253,12 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     information, gradient = masked_system(design.gram(info_weight) + jnp.diag(l2),
                                           design.rmatvec(score) - l2 * beta, alias)
     inv_information = solve_spd(information, jnp.eye(information.shape[-1], dtype=dtype))
+    newton_step = inv_information @ gradient
     # Newton decrement: the deviance decrease one more Newton step predicts (~0 at an optimum).
-    decrement = gradient @ inv_information @ gradient
+    decrement = gradient @ newton_step
     singular = ~jnp.all(jnp.isfinite(inv_information)) | ~jnp.all(jnp.diagonal(inv_information) > 0)
     if polishes(dtype):
-        beta = polished(beta, inv_information @ gradient, status)
+        beta = polished(beta, newton_step, status)
         eta = design.matvec(beta) + offset
         mu = family.link.inverse(eta)
 
