@@ -276,11 +276,18 @@ def test_noncanonical_link_observed_differs_from_expected(family):
 
 @pytest.mark.parametrize("family", family_link_cases())
 def test_unit_deviance_eta_equals_unit_deviance(family):
-    """The solvers' deviance in eta equals the family's deviance at mu = link.inverse(eta)."""
-    y, mu, _ = grid(family)
+    """The solvers' deviance in eta equals the family's deviance at mu = link.inverse(eta), and,
+    independently of unit_deviance, 2 phi (loglik(y; y) - loglik(y; mu)) / w (where the
+    saturated log-likelihood exists: not Tweedie's quasi-likelihood at y = 0)."""
+    y, mu, w = grid(family)
     eta = family.link.link(mu)
-    np.testing.assert_allclose(family.unit_deviance_eta(y, eta), family.unit_deviance(y, mu),
-                               rtol=1e-10, atol=1e-12)
+    by_eta = family.unit_deviance_eta(y, eta)
+    np.testing.assert_allclose(by_eta, family.unit_deviance(y, mu), rtol=1e-10, atol=1e-12)
+    phi = phi_for(family)
+    from_loglik = 2 * phi * (family.loglik(y, y, w, phi) - family.loglik(y, family.link.inverse(eta), w, phi)) / w
+    finite = np.isfinite(np.asarray(from_loglik))
+    assert finite.sum() >= GRID_SIZE // 2
+    np.testing.assert_allclose(np.asarray(by_eta)[finite], np.asarray(from_loglik)[finite], rtol=1e-9, atol=1e-12)
 
 
 def test_binomial_logit_deviance_eta_over_the_range():

@@ -158,6 +158,7 @@ def test_gram_operator_under_vmap_equals_plain_product(in_axes):
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
+
 def test_shared_gram_operator_equals_plain_product(monkeypatch):
     """fit_many's shared-X Gram (Khatri-Rao rows, one product W @ K) equals X^T diag(w) X for
     each model, and so does its fallback when K would be too large; derivatives agree too."""
