@@ -97,18 +97,18 @@ def effective_tol(tol, dtype):
 
 
 def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls", has_offset=True,
-               gram=None):
+               design=None):
     """The traceable fit on prepared arrays (no validation, no conversion).
 
     ``has_offset=False`` promises ``offset`` is zero, which lets the null
-    deviance use its closed form instead of a second IRLS loop.  ``gram``:
-    ``weight -> X^T diag(weight) X`` when the caller has built one
-    (``fit_many`` passes ``shared_gram_operator`` for a shared X); default
-    ``gram_operator(X)``.
+    deviance use its closed form instead of a second IRLS loop.  ``design``: a
+    ``jaxglm.solvers.gram.Design`` of X when the caller has built one (``fit_many`` passes
+    ``shared_gram_operator`` as its ``gram`` for a shared X, and an X^T it laid out on the host
+    for a per-model X); default ``Design(X)``.
     """
     valid_input = input_is_valid(family, X, y, weights, offset, l2)
     tol = effective_tol(tol, X.dtype)
-    design = Design(X, gram)  # every product with X, in its fast layout (solvers.gram)
+    design = Design(X) if design is None else design  # every product with X, in its fast layout
     used_gram = design.gram((weights > 0).astype(X.dtype))
     alias = aliased_columns(X, weights, used_gram=used_gram)
     loop_max_iter = jnp.where(valid_input, max_iter, 0)

@@ -154,3 +154,18 @@ def test_staging_buffers_reused_across_many_chunks():
         np.testing.assert_allclose(res.deviance[b], alone.deviance, rtol=1e-10)
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(Y, Y_before)
+
+
+def test_per_model_X_without_staged_transpose_equals_with(monkeypatch):
+    """A per-model X past ``MAX_TRANSPOSED_ELEMENTS`` is fitted on X as given, with no X^T staged
+    on the host: the same results as the staged X^T path."""
+    from jaxglm.solvers import gram
+    rng = np.random.default_rng(8)
+    X = np.stack([_design(rng) for _ in range(5)])
+    Y = rng.poisson(np.exp(np.einsum("bnp,p->bn", X, [0.4, 0.2, -0.3]))).astype(float)
+    staged = jg.fit_many(X, Y, jg.Poisson(), batch_size=CHUNK)
+    monkeypatch.setattr(gram, "MAX_TRANSPOSED_ELEMENTS", N * P - 1)
+    plain = jg.fit_many(X, Y, jg.Poisson(), batch_size=CHUNK)
+    for field in ("coef", "std_err", "deviance", "null_deviance"):
+        np.testing.assert_allclose(getattr(plain, field), getattr(staged, field), rtol=1e-12)
+    np.testing.assert_array_equal(plain.status, staged.status)

@@ -176,17 +176,19 @@ def test_shared_gram_operator_equals_plain_product(monkeypatch):
 
 
 def test_design_layouts_agree(monkeypatch):
-    """Design's X^T layout (small X) and X-as-given layout (large X) give the same products,
-    and a fit through the large layout equals the default fit."""
+    """Design's X^T layout (small X; X^T formed or given, as ``fit_many`` stages it) and
+    X-as-given layout (large X) give the same products, and a fit through the large layout
+    equals the default fit."""
     from jaxglm.solvers import gram
     from jaxglm.fit import fit_arrays
     rng = np.random.default_rng(17)
     X, b, z, w = rng.normal(size=(30, 4)), rng.normal(size=4), rng.normal(size=30), rng.uniform(size=30)
     small = gram.Design(jax.numpy.asarray(X))
+    given = gram.Design(jax.numpy.asarray(X), Xt=jax.numpy.asarray(np.ascontiguousarray(X.T)))
     monkeypatch.setattr(gram, "MAX_TRANSPOSED_ELEMENTS", 0)
     large = gram.Design(jax.numpy.asarray(X))
-    assert large.large and not small.large
-    for d in (small, large):
+    assert large.large and not small.large and not given.large
+    for d in (small, given, large):
         np.testing.assert_allclose(d.matvec(b), X @ b, rtol=1e-13)
         np.testing.assert_allclose(d.rmatvec(z), X.T @ z, rtol=1e-13)
         np.testing.assert_allclose(d.gram(w), (X.T * w) @ X, rtol=1e-13)
