@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ._compile import jit
 from ._validate import float_dtype
 from .families import Gaussian
 from ._pytree import is_concrete
@@ -272,13 +273,13 @@ def _chunk_runner(solver, has_offset, shared, transposed, fam_tree, fam_batched,
         gram = shared_gram_operator(X) if shared[0] else None
         return jax.vmap(functools.partial(one, gram=gram), in_axes=axes)(X, *rest)
     if len(devices) == 1:
-        return jax.jit(batched)
+        return jit(batched)
     mesh = Mesh(np.array(devices), (AXIS,))
     spec = lambda axis: PartitionSpec() if axis is None else PartitionSpec(AXIS)
     in_specs = (tuple(spec(a) for a in axes[:5])
                 + ([spec(a) for a in axes[5]], PartitionSpec(), PartitionSpec(), spec(axes[8])))
-    return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(AXIS),
-                                 check_vma=False))
+    return jit(jax.shard_map(batched, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(AXIS),
+                             check_vma=False))
 
 
 def _concatenate(pieces, n_models):

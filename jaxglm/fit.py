@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import implicit, inference
+from ._compile import jit
 from ._batching import cond_any
 from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
@@ -86,7 +87,7 @@ def resolve_solver(solver, max_iter):
     return max_iter
 
 
-@functools.partial(jax.jit, static_argnames=("solver", "has_offset"))
+@functools.partial(jit, static_argnames=("solver", "has_offset"))
 def _fit_compiled(X, y, family, weights, offset, l2, max_iter, tol, *, solver, has_offset):
     return fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, solver=solver, has_offset=has_offset)
 

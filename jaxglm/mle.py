@@ -39,6 +39,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from . import implicit
+from ._compile import jit
 from ._pytree import is_concrete
 from .solvers import gradient
 from .solvers.linesearch import halve
@@ -145,7 +146,7 @@ def _validate(negloglik, params0, args):
         raise ValueError(f"negloglik is not finite at params0 (got {value}); choose other starting values")
 
 
-@functools.partial(jax.jit, static_argnames=("negloglik", "solver"))
+@functools.partial(jit, static_argnames=("negloglik", "solver"))
 def _mle_compiled(params0, args, max_iter, tol, *, negloglik, solver):
     flat0, unravel = ravel_pytree(params0)
     fun = _flat_objective(negloglik, unravel, args, flat0.dtype)

@@ -27,6 +27,7 @@ import copy
 import jax
 import jax.numpy as jnp
 
+from ._compile import jit
 from ._validate import input_is_valid, prepare, validate_values
 from .families import Gamma, Gaussian, NegativeBinomial
 from .mle import inference_at, mle
@@ -136,7 +137,7 @@ def fit_ml(X, y, family, *, weights=None, offset=None, max_iter=None, tol=1e-8):
     return _fit_ml_compiled(X, y, weights, offset, family, max_iter, tol)
 
 
-@jax.jit
+@jit
 def _fit_ml_compiled(X, y, weights, offset, family, max_iter, tol):
     name = nuisance_name(family)
     valid = input_is_valid(family, X, y, weights, offset, jnp.zeros(1, X.dtype))
