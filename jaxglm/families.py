@@ -75,6 +75,14 @@ class Family:
         form for a link (the solvers evaluate it at every iteration)."""
         return self.unit_deviance(y, self.link.inverse(eta))
 
+    def loglik_kernel(self, y, mu, weight, scale):
+        """``loglik`` up to terms free of mu (the kernel of the likelihood): every derivative
+        with respect to mu or eta (score, information, implicit derivatives of the estimate)
+        comes from it.  Default ``loglik``; a family whose density has costly normalising
+        terms (log y!, log binomial coefficients) drops them, which saves tracing and
+        compiling them only to be differentiated away."""
+        return self.loglik(y, mu, weight, scale)
+
     def valid_mu(self, mu):
         return jnp.isfinite(mu)
 
@@ -154,7 +162,10 @@ class Binomial(Family):
 
     def loglik(self, y, mu, weight, scale):
         log_choose = log_factorial(weight) - log_factorial(weight * y) - log_factorial(weight * (1 - y))
-        return log_choose + weight * (xlogy(y, mu) + xlog1py(1 - y, -mu)) / scale
+        return log_choose + self.loglik_kernel(y, mu, weight, scale)
+
+    def loglik_kernel(self, y, mu, weight, scale):
+        return weight * (xlogy(y, mu) + xlog1py(1 - y, -mu)) / scale
 
     def variance(self, mu):
         return mu * (1 - mu)
@@ -191,6 +202,9 @@ class Poisson(Family):
 
     def loglik(self, y, mu, weight, scale):
         return weight * (xlogy(y, mu) - mu - log_factorial(y)) / scale
+
+    def loglik_kernel(self, y, mu, weight, scale):
+        return weight * (xlogy(y, mu) - mu) / scale
 
     def variance(self, mu):
         return mu
@@ -286,6 +300,10 @@ class NegativeBinomial(Family):
         ll = (gammaln(y + 1 / a) - gammaln(1 / a) - log_factorial(y)
               + xlogy(y, a * mu) - (y + 1 / a) * jnp.log1p(a * mu))
         return weight * ll / scale
+
+    def loglik_kernel(self, y, mu, weight, scale):
+        a = self.alpha
+        return weight * (xlogy(y, a * mu) - (y + 1 / a) * jnp.log1p(a * mu)) / scale
 
     def variance(self, mu):
         return mu + self.alpha * mu**2

@@ -141,7 +141,7 @@ def penalised_score(family, X, y, weights, offset, l2, alias):
     """
     def penalised_loglik(beta):
         mu = family.link.inverse(X @ beta + offset)
-        return jnp.sum(family.loglik(y, mu, weights, 1.0)) - 0.5 * jnp.sum(l2 * beta**2)
+        return jnp.sum(family.loglik_kernel(y, mu, weights, 1.0)) - 0.5 * jnp.sum(l2 * beta**2)
 
     return lambda beta: jnp.where(alias, beta, jax.grad(penalised_loglik)(beta))
 

@@ -26,7 +26,7 @@ def _per_obs_grad(fn, x):
 
 def score_and_observed(family, y, weight, eta):
     """(d l / d eta, -d^2 l / d eta^2), each (n,), at scale 1."""
-    loglik = lambda e: family.loglik(y, family.link.inverse(e), weight, 1.0)
+    loglik = lambda e: family.loglik_kernel(y, family.link.inverse(e), weight, 1.0)
     score_fn = lambda e: _per_obs_grad(loglik, e)
     score, second = jax.jvp(score_fn, (eta,), (jnp.ones_like(eta),))
     return score, -second
@@ -37,7 +37,7 @@ def score_and_expected(family, y, weight, eta):
     # The barrier keeps mu and dmu/deta opaque to XLA's simplifier, which otherwise rewrites
     # y / exp(eta) as y * exp(-eta) and products of exps into new exps (4 exps instead of 1).
     mu, dmu_deta = lax.optimization_barrier((family.link.inverse(eta), family.link.inverse_deriv(eta)))
-    dl_dmu = lambda yy: _per_obs_grad(lambda m: family.loglik(yy, m, weight, 1.0), mu)
+    dl_dmu = lambda yy: _per_obs_grad(lambda m: family.loglik_kernel(yy, m, weight, 1.0), mu)
     score_mu, info_mu = jax.jvp(dl_dmu, (y,), (jnp.ones_like(y),))
     # (info * dmu) * dmu, not info * dmu**2: dmu**2 overflows first for huge means (log link, y ~ 1e200)
     return score_mu * dmu_deta, (info_mu * dmu_deta) * dmu_deta

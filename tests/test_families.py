@@ -3,6 +3,8 @@
 Checks (float64), each against a quantity computed independently of the code under test:
 * variance from the log-likelihood: w / (d2 loglik / dmu dy) == variance(mu) at phi=1    rtol 1e-10
 * score: d loglik / dmu == w (y - mu) / (phi V(mu))                                    rtol 1e-10
+* loglik_kernel (what the solvers differentiate): the same score, and loglik minus it is
+  free of mu (equal at two sets of means)                                              rtol 1e-12
 * deviance: 2 phi (loglik(y; y) - loglik(y; mu)) == w unit_deviance(y, mu)             rtol 1e-9
 * per-observation loglik == scipy.stats density (norm, binom, poisson, gamma, invgauss,
   nbinom), times the prior weight where R multiplies by it                             rtol 1e-10
@@ -120,6 +122,19 @@ def test_score(family):
     y, mu, w = grid(family)
     phi = phi_for(family)
     score = d_dmu(family, y, mu, w, phi)
+    np.testing.assert_allclose(score, w * (y - mu) / (phi * family.variance(mu)), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", FAMILY_CASES)
+def test_loglik_kernel_differs_from_loglik_by_terms_free_of_mu(family):
+    """loglik - loglik_kernel is the same at two sets of means (it depends on y, w, phi only),
+    and the kernel's score is the closed form w (y - mu) / (phi V(mu))."""
+    y, mu, w = grid(family)
+    phi = phi_for(family)
+    other = mu * 0.7 if isinstance(family, jg.Binomial) else mu * 1.9
+    gap = lambda m: family.loglik(y, m, w, phi) - family.loglik_kernel(y, m, w, phi)
+    np.testing.assert_allclose(gap(mu), gap(other), rtol=1e-12, atol=1e-12)
+    score = jax.grad(lambda m: jnp.sum(family.loglik_kernel(y, m, w, phi)))(mu)
     np.testing.assert_allclose(score, w * (y - mu) / (phi * family.variance(mu)), rtol=1e-10, atol=1e-12)
 
 
