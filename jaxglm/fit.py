@@ -98,14 +98,16 @@ def effective_tol(tol, dtype):
 
 
 def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls", has_offset=True,
-               design=None):
+               design=None, differentiable=True):
     """The traceable fit on prepared arrays (no validation, no conversion).
 
     ``has_offset=False`` promises ``offset`` is zero, which lets the null
     deviance use its closed form instead of a second IRLS loop.  ``design``: a
     ``jaxglm.solvers.gram.Design`` of X when the caller has built one (``fit_many`` passes
     ``shared_gram_operator`` as its ``gram`` for a shared X, and an X^T it laid out on the host
-    for a per-model X); default ``Design(X)``.
+    for a per-model X); default ``Design(X)``.  ``differentiable=False`` leaves out the
+    implicit-derivative rules (``jaxglm.implicit``), for a caller that never differentiates
+    (``fit_many`` on concrete arrays): same values, ~0.1 s less to trace and compile.
     """
     valid_input = input_is_valid(family, X, y, weights, offset, l2)
     tol = effective_tol(tol, X.dtype)
@@ -127,11 +129,11 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
         loop = lambda: irls(X, offset, eta0, l2, alias, working, objective, max_iter=loop_max_iter, tol=tol,
                             fallback=fallback, beta0=beta0, design=design)
     # Derivatives of beta by the implicit function theorem (jaxglm.implicit), not through the loop.
-    state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias)
+    state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias) if differentiable else loop()
     status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
-    return implicit.flag_unconverged(assemble(X, y, family, weights, offset, l2, alias, state.beta,
-                                              state.n_iter, status, kind=kind, max_iter=max_iter,
-                                              tol=tol, has_offset=has_offset, design=design))
+    result = assemble(X, y, family, weights, offset, l2, alias, state.beta, state.n_iter, status, kind=kind,
+                      max_iter=max_iter, tol=tol, has_offset=has_offset, design=design)
+    return implicit.flag_unconverged(result) if differentiable else result
 
 
 def start_point(family, X, y, weights, offset, alias, used_gram):
