@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import digamma, gammaln, xlogy
 
-from ._batching import cond_any
+from ._batching import all_true, cond_any
 
 TABLE_SIZE = 4096
 _TABLE = np.array([math.lgamma(k + 1.0) for k in range(TABLE_SIZE)])
@@ -41,7 +41,7 @@ _XLOGX_TABLE = np.array([k * math.log(k) if k > 0 else 0.0 for k in range(TABLE_
 def _table_or(direct, table, k):
     """``table[k]`` when every k (of the batch, under vmap) is a whole number in [0, TABLE_SIZE),
     else ``direct(k)``."""
-    whole = jnp.all((k == jnp.floor(k)) & (k >= 0) & (k < TABLE_SIZE))
+    whole = all_true((k == jnp.floor(k)) & (k >= 0) & (k < TABLE_SIZE))
     # The table is an operand, not a constant of a branch: cond_any's branches must not
     # close over arrays (a transformation may turn them into batched or leaked tracers).
     return cond_any(~whole, lambda k, table: direct(k), _lookup, k, jnp.asarray(table, k.dtype))

@@ -10,6 +10,7 @@ conditions become ``Status.INVALID_INPUT`` (see ``input_is_valid``).
 import jax.numpy as jnp
 import numpy as np
 
+from ._batching import all_true, any_true
 from ._pytree import is_concrete
 from .families import NegativeBinomial, Tweedie
 from .links import Power
@@ -66,7 +67,7 @@ def input_is_valid(family, X, y, weights, offset, l2):
     # X * 0 is NaN exactly where X is inf or NaN: one float reduction over X instead of a
     # boolean one (which XLA:CPU runs as two kernels).
     x_finite = jnp.isfinite(jnp.sum(X * 0))
-    return (x_finite & jnp.all(per_obs) & jnp.any(weights > 0) & jnp.all(jnp.isfinite(l2) & (l2 >= 0))
+    return (x_finite & all_true(per_obs) & any_true(weights > 0) & jnp.all(jnp.isfinite(l2) & (l2 >= 0))
             & family_is_valid(family))
 
 

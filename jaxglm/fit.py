@@ -16,7 +16,7 @@ from jax import lax
 
 from . import implicit, inference
 from ._compile import jit
-from ._batching import cond_any
+from ._batching import all_true, any_true, cond_any
 from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
 from .result import GLMResult
@@ -143,7 +143,7 @@ def start_point(family, X, y, weights, offset, alias, used_gram):
     ``start_beta`` (a least-squares solve and a product with X, ~6 us of a 130 us fit of
     workload A) runs only for a model, or under vmap a batch, that needs it (``cond_any``).
     """
-    zeros_valid = jnp.all(family.valid_mu(family.link.inverse(offset)) | (weights == 0))
+    zeros_valid = all_true(family.valid_mu(family.link.inverse(offset)) | (weights == 0))
     leaves, tree = jax.tree_util.tree_flatten(family)
 
     def least_squares(X, y, weights, offset, alias, used_gram, *leaves):
@@ -215,10 +215,10 @@ def has_constant_column(X, weights, Xt=None):
     used = weights > 0
     if Xt is None:
         first = X[jnp.argmax(used)]
-        same = jnp.all((X == first) | ~used[:, None], axis=0)
+        same = all_true((X == first) | ~used[:, None], axis=0)
     else:
         first = Xt[:, jnp.argmax(used)]
-        same = jnp.all((Xt == first[:, None]) | ~used, axis=1)
+        same = all_true((Xt == first[:, None]) | ~used, axis=1)
     return jnp.any(same & (first != 0))
 
 
@@ -340,8 +340,8 @@ def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, 
         pinned = boundary_observations(family, y, mu, used, jnp.sqrt(eps))
         near = boundary_observations(family, y, mu, used, eps ** 0.25)
         # The rank test runs only for a batch with some boundary observation (``cond_any``).
-        rank_lost = cond_any(jnp.any(near), separated, lambda *_: jnp.asarray(False), X, near, used, alias)
-        sep = rank_lost | (blocked & jnp.any(pinned))
+        rank_lost = cond_any(any_true(near), separated, lambda *_: jnp.asarray(False), X, near, used, alias)
+        sep = rank_lost | (blocked & any_true(pinned))
         status = jnp.where(candidate & sep, Status.SEPARATION, status)
         ok = status == Status.CONVERGED
     status = jnp.where(ok & singular, Status.SINGULAR, status)
@@ -366,7 +366,8 @@ def boundary_observations(family, y, mu, used, delta):
     if isinstance(family, Binomial):
         edge = ((y == 0) & (mu < delta)) | ((y == 1) & (mu > 1 - delta))
     else:
-        scale = jnp.maximum(jnp.sum(jnp.where(used, y, 0)) / jnp.maximum(jnp.sum(used), 1), 1)
+        # A float count (an integer sum is two XLA:CPU kernels); only a threshold depends on it.
+        scale = jnp.maximum(jnp.sum(jnp.where(used, y, 0)) / jnp.maximum(jnp.sum(used.astype(y.dtype)), 1), 1)
         edge = (y == 0) & (mu < delta * scale)
     return used & edge
 
@@ -387,4 +388,4 @@ def separated(X, boundary, used, alias):
     float32), sqrt(eps) for the blocked case.
     """
     rest = aliased_columns(X, (used & ~boundary).astype(X.dtype))
-    return jnp.any(boundary) & jnp.any(rest & ~alias)
+    return any_true(boundary) & jnp.any(rest & ~alias)

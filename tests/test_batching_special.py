@@ -1,6 +1,7 @@
-"""``cond_any`` (a cond that stays a branch under vmap) and its users ``log_factorial`` and ``xlogx``.
+"""``cond_any`` (a cond that stays a branch under vmap), its users ``log_factorial`` and
+``xlogx``, and the float-reduction ``any_true`` / ``all_true``.
 
-References: ``lax.cond`` per element and ``scipy.special.gammaln``/``digamma``.
+References: ``lax.cond`` per element, ``scipy.special.gammaln``/``digamma``, numpy's any/all.
 """
 
 import jax
@@ -10,7 +11,7 @@ import pytest
 from jax import lax
 from scipy.special import digamma, gammaln, xlogy
 
-from jaxglm._batching import cond_any
+from jaxglm._batching import all_true, any_true, cond_any
 from jaxglm._special import TABLE_SIZE, log_factorial, xlogx
 
 
@@ -111,3 +112,16 @@ def test_xlogx_float32():
     out = xlogx(jnp.arange(20, dtype=jnp.float32))
     assert out.dtype == jnp.float32
     np.testing.assert_allclose(out, xlogy(np.arange(20.0), np.arange(20.0)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape, axis", [((7,), None), ((5, 300), 1), ((5, 300), 0), ((5, 300), None),
+                                         ((0,), None), ((4, 0), 1)])
+def test_any_true_all_true_equal_numpy(shape, axis):
+    rng = np.random.default_rng(11)
+    for density in (0.0, 0.002, 0.5, 0.998, 1.0):
+        mask = rng.uniform(size=shape) < density
+        np.testing.assert_array_equal(any_true(mask, axis=axis), np.any(mask, axis=axis))
+        np.testing.assert_array_equal(all_true(mask, axis=axis), np.all(mask, axis=axis))
+    rows = rng.uniform(size=(6, 300)) < 0.997
+    np.testing.assert_array_equal(jax.vmap(all_true)(rows), np.all(rows, axis=1))
+    np.testing.assert_array_equal(jax.vmap(any_true)(~rows), np.any(~rows, axis=1))
