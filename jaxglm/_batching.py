@@ -78,11 +78,13 @@ def cond_any(pred, true_fn, false_fn, *operands):
         if not pred_batched:
             out = lax.cond(pred, batched(true_fn), batched(false_fn), *operands)
         else:
-            def both(*ops):
-                yes, no = batched(true_fn)(*ops), batched(false_fn)(*ops)
+            # false_fn runs for the whole batch either way: traced once, outside the branch.
+            no = batched(false_fn)(*operands)
+
+            def some(no, *ops):
                 pick = lambda a, b: jnp.where(pred.reshape(pred.shape + (1,) * (a.ndim - 1)), a, b)
-                return jax.tree_util.tree_map(pick, yes, no)
-            out = lax.cond(any_true(pred), both, batched(false_fn), *operands)
+                return jax.tree_util.tree_map(pick, batched(true_fn)(*ops), no)
+            out = lax.cond(any_true(pred), some, lambda no, *ops: no, no, *operands)
         return out, jax.tree_util.tree_map(lambda _: True, out)
 
     return branch(pred, *operands)
