@@ -15,10 +15,12 @@ kernels with its older emitter, which compiles each kernel in about 60% of the
 time.  Measured on the 2-core benchmark machine (float64, 2026-11-24): the
 compile part of ``fit_many``'s first call fell from 2.4-2.7 s to 1.9 s on
 workload A, 2.8-3.0 to 2.1 on A' and 2.7-3.0 to 2.0 on B; one ``fit`` of
-n = 100, p = 3 from 1.2-1.3 s to 0.8-1.2 s.  Run time stayed within noise
-(+-2%) on A and A' (with the X^T that ``fit_many`` stages) and on C, and rose
-5-7% on B (shared X), whose loop is almost all element-wise work: a B call
-runs longer in all only past ~180,000 models.  The option names XLA:CPU only
+n = 100, p = 3 from 1.2-1.3 s to 0.8-1.2 s.  Run time: the same on A, A' (with
+the X^T that ``fit_many`` stages) and C; on B (shared X) ``fit_many`` ran 0-10%
+slower in interleaved and separate-process runs, though its chunk executable
+alone, timed the same way, was not slower.  Compile time dominates a call of a
+few thousand models, so the options shorten every such call; a B call of over
+~100,000 models may run longer in all.  The option names XLA:CPU only
 (not tried on a GPU: none was lent).  A backend or an XLA version that refuses
 it gets plain ``jax.jit``, from then on.
 
