@@ -15,8 +15,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import implicit, inference
-from ._compile import jit
 from ._batching import all_true, any_true, cond_any
+from ._compile import jit
 from ._validate import input_is_valid, prepare, validate_values
 from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
 from .result import GLMResult
