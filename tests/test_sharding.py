@@ -1,7 +1,8 @@
 """fit_many spreads models over devices: 4 fake CPU devices in a subprocess.
 
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` must be set before JAX
-starts, hence the subprocess.  The sharded fit must equal statsmodels, and each chunk's output must live on all 4 devices.
+starts, hence the subprocess.  The sharded fit, with a shared and with a per-model X, must equal
+statsmodels, and each chunk's output must live on all 4 devices.
 """
 
 import os
@@ -36,6 +37,16 @@ SCRIPT = textwrap.dedent("""
         ref = sm.GLM(Y[b], X, family=sm.families.Poisson()).fit(tol=1e-12)
         np.testing.assert_allclose(many.coef[b], ref.params, rtol=1e-6)
         np.testing.assert_allclose(many.std_err[b], ref.bse, rtol=1e-6)
+
+    # A per-model X: each device also gets its models' X^T, staged on the host.
+    Xs = np.stack([np.column_stack([np.ones(n), rng.normal(size=n)]) for _ in range(B)])
+    Ys = rng.poisson(np.exp(Xs @ np.array([0.5, 0.3]))).astype(float)
+    per_model = jg.fit_many(Xs, Ys, jg.Poisson(), batch_size=6)
+    assert len(shardings) == 2 and len(shardings[1].device_set) == 4, shardings
+    for b in range(B):
+        ref = sm.GLM(Ys[b], Xs[b], family=sm.families.Poisson()).fit(tol=1e-12)
+        np.testing.assert_allclose(per_model.coef[b], ref.params, rtol=1e-6)
+        np.testing.assert_allclose(per_model.std_err[b], ref.bse, rtol=1e-6)
     print("OK")
 """)
 
