@@ -60,12 +60,15 @@ class jit:
         self.__wrapped__ = fun
         self.__doc__ = fun.__doc__
 
+    def _options_usable(self):
+        return self._fast is not None and options_supported
+
     def _top_level(self):
-        return self._fast if (self._fast is not None and options_supported) else self._plain
+        return self._fast if self._options_usable() else self._plain
 
     def __call__(self, *args, **kwargs):
         global options_supported
-        if self._fast is not None and options_supported and _at_top_level():
+        if self._options_usable() and _at_top_level():
             try:
                 return self._fast(*args, **kwargs)
             except jax.errors.JaxRuntimeError as error:

@@ -78,9 +78,8 @@ class Design:
     def gram(self, weight):
         if self._gram is not None:
             return self._gram(weight)
-        if self.large:
-            return (self.X.T * weight) @ self.X
-        return (self.Xt * weight) @ self.X
+        # (X^T * w) @ X in both layouts; a large X has no stored X^T.
+        return ((self.X.T if self.large else self.Xt) * weight) @ self.X
 
 
 def is_large(shape):
