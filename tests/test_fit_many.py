@@ -158,7 +158,7 @@ def test_staging_buffers_reused_across_many_chunks():
 
 def test_per_model_X_without_staged_transpose_equals_with(monkeypatch):
     """A per-model X past ``MAX_TRANSPOSED_ELEMENTS`` is fitted on X as given, with no X^T staged
-    on the host: the same results as the staged X^T path."""
+    on the host: the same results as the staged X^T path, and both equal statsmodels."""
     from jaxglm.solvers import gram
     rng = np.random.default_rng(8)
     X = np.stack([_design(rng) for _ in range(5)])
@@ -169,3 +169,7 @@ def test_per_model_X_without_staged_transpose_equals_with(monkeypatch):
     for field in ("coef", "std_err", "deviance", "null_deviance"):
         np.testing.assert_allclose(getattr(plain, field), getattr(staged, field), rtol=1e-12)
     np.testing.assert_array_equal(plain.status, staged.status)
+    for b in range(len(X)):
+        ref = sm.GLM(Y[b], X[b], family=sm.families.Poisson()).fit(tol=1e-12)
+        np.testing.assert_allclose(plain.coef[b], ref.params, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(plain.std_err[b], ref.bse, rtol=1e-6)
