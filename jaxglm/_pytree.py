@@ -13,7 +13,9 @@ def pytree_node(*leaf_names):
     """Class decorator: register ``cls`` as a pytree with ``leaf_names`` as children.
 
     Unflattening bypasses ``__init__`` (which validates concrete values and so
-    must never see tracers or the sentinel objects JAX uses internally).
+    must never see tracers or the sentinel objects JAX uses internally).  Attributes
+    named in the class attribute ``_static_names`` (hashable values) are part of the
+    tree's structure: jitted functions compile once per value.
 
     Example::
 
@@ -24,12 +26,15 @@ def pytree_node(*leaf_names):
     """
 
     def register(cls):
-        def flatten(obj):
-            return tuple(getattr(obj, name) for name in leaf_names), None
+        static_names = getattr(cls, "_static_names", ())
 
-        def unflatten(_, children):
+        def flatten(obj):
+            return (tuple(getattr(obj, name) for name in leaf_names),
+                    tuple(getattr(obj, name) for name in static_names))
+
+        def unflatten(static, children):
             obj = object.__new__(cls)
-            for name, value in zip(leaf_names, children):
+            for name, value in zip(leaf_names + static_names, tuple(children) + tuple(static)):
                 object.__setattr__(obj, name, value)
             return obj
 

@@ -26,7 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._compile import jit
 from ._validate import float_dtype
-from .families import Gaussian
+from .families import Gaussian, with_whole_data, without_whole_data
 from ._pytree import is_concrete
 from .fit import fit, fit_arrays, resolve_solver
 from .solvers.gram import Design, is_large, shared_gram_operator
@@ -88,6 +88,8 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         return _fit_many_traced(X, Y, family, weights, offset, l2, solver, max_iter, tol)
     _check_options(max_iter, tol, batch_size)
     arrays, shared, n_models = _prepare_many(X, Y, weights, offset, l2)
+    # Count or 0/1 data (checked here, on the host): the fit compiles its table lookups alone.
+    family = with_whole_data(family, arrays[1], arrays[2])
     fam_leaves, fam_tree = jax.tree_util.tree_flatten(family)
     fam_leaves = [jnp.asarray(leaf) for leaf in fam_leaves]
     fam_batched = tuple(_family_leaf_batched(leaf, n_models) for leaf in fam_leaves)
@@ -112,7 +114,8 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
             bar.update(start)
     jax.block_until_ready(pieces[-1].status)
     bar.finish()
-    return _concatenate(pieces, n_models)
+    result = _concatenate(pieces, n_models)
+    return result._replace(family=without_whole_data(result.family))
 
 
 def _fit_many_traced(X, Y, family, weights, offset, l2, solver, max_iter, tol):

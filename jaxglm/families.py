@@ -33,12 +33,14 @@ Example::
     4.0
 """
 
+import copy
+
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln, xlog1py, xlogy
 
 from ._pytree import pytree_node, is_concrete
-from ._special import log_factorial, xlogx
+from ._special import log_factorial, whole_in_table, xlogx
 from .links import get_link
 
 
@@ -56,6 +58,11 @@ class Family:
     default_link = "identity"
     scale_fixed = False
     has_density = True
+    #: Internal: set (on a copy, by ``with_whole_data``) once the host has checked that every
+    #: ``table_arguments`` entry is a whole number in the tables' range; a static part of the
+    #: pytree, so the fit compiles the table lookups alone (see ``jaxglm._special``).
+    whole_data = False
+    _static_names = ("whole_data",)
 
     def __init__(self, link=None):
         self.link = get_link(self.default_link if link is None else link)
@@ -89,6 +96,12 @@ class Family:
     def init_mu(self, y, weight):
         return y
 
+    def table_arguments(self, y, weight):
+        """The arrays (functions of y and the prior weights) whose entries, all whole numbers in
+        range, make every argument of this family's ``log_factorial`` / ``xlogx`` lookups whole
+        (default none: the family uses no table)."""
+        return ()
+
     y_message = "y contains values outside the family's range"
 
     def valid_y(self, y):
@@ -113,6 +126,38 @@ class Family:
     def __repr__(self):
         params = "".join(f"{k}={_short(v)}, " for k, v in self.params().items())
         return f"{type(self).__name__}({params}link={self.link.name!r})"
+
+
+def with_whole_data(family, y, weight):
+    """``family`` marked ``whole_data`` (a copy) when every entry of its ``table_arguments`` for
+    the host arrays y and weight is a whole number in the tables' range; else ``family``.
+
+    The check is exact (``jaxglm._special.whole_in_table``), so the mark only ever drops a test
+    whose answer is known: results are the same either way.
+
+    Example::
+
+        >>> import numpy as np
+        >>> with_whole_data(Poisson(), np.array([0.0, 2.0]), np.ones(2)).whole_data
+        True
+        >>> with_whole_data(Poisson(), np.array([0.5, 2.0]), np.ones(2)).whole_data
+        False
+    """
+    arguments = family.table_arguments(y, weight)
+    if not arguments or family.whole_data or not all(whole_in_table(a) for a in arguments):
+        return family
+    marked = copy.copy(family)
+    object.__setattr__(marked, "whole_data", True)
+    return marked
+
+
+def without_whole_data(family):
+    """``family`` with the ``whole_data`` mark removed (the family a user gave)."""
+    if not family.whole_data:
+        return family
+    plain = copy.copy(family)
+    object.__setattr__(plain, "whole_data", False)
+    return plain
 
 
 def _short(value):
@@ -161,7 +206,9 @@ class Binomial(Family):
     scale_fixed = True
 
     def loglik(self, y, mu, weight, scale):
-        log_choose = log_factorial(weight) - log_factorial(weight * y) - log_factorial(weight * (1 - y))
+        whole = self.whole_data
+        log_choose = (log_factorial(weight, whole) - log_factorial(weight * y, whole)
+                      - log_factorial(weight * (1 - y), whole))
         return log_choose + self.loglik_kernel(y, mu, weight, scale)
 
     def loglik_kernel(self, y, mu, weight, scale):
@@ -171,20 +218,28 @@ class Binomial(Family):
         return mu * (1 - mu)
 
     def unit_deviance(self, y, mu):
-        return 2 * (xlogx(y) - xlogy(y, mu) + xlogx(1 - y) - xlog1py(1 - y, -mu))
+        return 2 * (self._saturated(y) - xlogy(y, mu) - xlog1py(1 - y, -mu))
+
+    def _saturated(self, y):
+        """y log y + (1 - y) log(1 - y), 0 for 0/1 data."""
+        return xlogx(y, self.whole_data) + xlogx(1 - y, self.whole_data)
 
     def unit_deviance_eta(self, y, eta):
         """With the logit link log(1 - mu) = log(mu) - eta: one log per value instead of two."""
         if self.link.name != "logit":
             return super().unit_deviance_eta(y, eta)
         log_mu = jnp.log(self.link.inverse(eta))
-        return 2 * (xlogx(y) + xlogx(1 - y) - log_mu + (1 - y) * eta)
+        return 2 * (self._saturated(y) - log_mu + (1 - y) * eta)
 
     def valid_mu(self, mu):
         return (mu > 0) & (mu < 1)
 
     def init_mu(self, y, weight):
         return (weight * y + 0.5) / (weight + 1)
+
+    def table_arguments(self, y, weight):
+        """y and 1 - y whole means 0/1 data, so m y and m (1 - y) are whole when m is."""
+        return (y, 1 - y, weight)
 
     y_message = "Binomial y must be a proportion in [0, 1] (pass the number of trials as weights)"
 
@@ -201,7 +256,7 @@ class Poisson(Family):
     scale_fixed = True
 
     def loglik(self, y, mu, weight, scale):
-        return weight * (xlogy(y, mu) - mu - log_factorial(y)) / scale
+        return weight * (xlogy(y, mu) - mu - log_factorial(y, self.whole_data)) / scale
 
     def loglik_kernel(self, y, mu, weight, scale):
         return weight * (xlogy(y, mu) - mu) / scale
@@ -210,13 +265,16 @@ class Poisson(Family):
         return mu
 
     def unit_deviance(self, y, mu):
-        return 2 * (xlogx(y) - xlogy(y, mu) - (y - mu))
+        return 2 * (xlogx(y, self.whole_data) - xlogy(y, mu) - (y - mu))
 
     def valid_mu(self, mu):
         return (mu > 0) & jnp.isfinite(mu)
 
     def init_mu(self, y, weight):
         return y + 0.1
+
+    def table_arguments(self, y, weight):
+        return (y,)
 
     y_message = "Poisson y must be non-negative counts"
 
@@ -297,7 +355,7 @@ class NegativeBinomial(Family):
 
     def loglik(self, y, mu, weight, scale):
         a = self.alpha
-        ll = (gammaln(y + 1 / a) - gammaln(1 / a) - log_factorial(y)
+        ll = (gammaln(y + 1 / a) - gammaln(1 / a) - log_factorial(y, self.whole_data)
               + xlogy(y, a * mu) - (y + 1 / a) * jnp.log1p(a * mu))
         return weight * ll / scale
 
@@ -310,13 +368,17 @@ class NegativeBinomial(Family):
 
     def unit_deviance(self, y, mu):
         a = self.alpha
-        return 2 * (xlogx(y) - xlogy(y, mu) - (y + 1 / a) * (jnp.log1p(a * y) - jnp.log1p(a * mu)))
+        return 2 * (xlogx(y, self.whole_data) - xlogy(y, mu)
+                    - (y + 1 / a) * (jnp.log1p(a * y) - jnp.log1p(a * mu)))
 
     def valid_mu(self, mu):
         return (mu > 0) & jnp.isfinite(mu)
 
     def init_mu(self, y, weight):
         return y + (y == 0) / 6.0
+
+    def table_arguments(self, y, weight):
+        return (y,)
 
     y_message = "NegativeBinomial y must be non-negative counts"
 

@@ -12,7 +12,7 @@ from jax import lax
 from scipy.special import digamma, gammaln, xlogy
 
 from jaxglm._batching import all_true, any_true, cond_any
-from jaxglm._special import TABLE_SIZE, log_factorial, xlogx
+from jaxglm._special import TABLE_SIZE, log_factorial, whole_in_table, xlogx
 
 
 def expensive(x, y):
@@ -125,3 +125,27 @@ def test_any_true_all_true_equal_numpy(shape, axis):
     rows = rng.uniform(size=(6, 300)) < 0.997
     np.testing.assert_array_equal(jax.vmap(all_true)(rows), np.all(rows, axis=1))
     np.testing.assert_array_equal(jax.vmap(any_true)(~rows), np.any(~rows, axis=1))
+
+
+@pytest.mark.parametrize("values, expected", [
+    (np.arange(50.0), True), (np.array([-0.0, TABLE_SIZE - 1.0]), True), (np.zeros((3, 0)), True),
+    (np.array([0.0, 0.5]), False), (np.array([-1.0, 2.0]), False), (np.array([TABLE_SIZE * 1.0]), False),
+    (np.array([1.0, np.nan]), False), (np.array([np.inf]), False), (np.array([1e12]), False),
+    (np.array([65536.0 + 3]), False), (np.array([3.0 + 1e-12]), False),
+])
+def test_whole_in_table_matches_definition(values, expected):
+    reference = bool(np.all(np.isfinite(values) & (values == np.floor(values)) & (values >= 0)
+                            & (values < TABLE_SIZE)))
+    assert reference is expected
+    assert whole_in_table(values) is expected
+
+
+def test_whole_promise_gives_the_table_values_and_derivatives():
+    k = jnp.asarray([0.0, 1.0, 2.0, 17.0, TABLE_SIZE - 1.0])
+    np.testing.assert_allclose(log_factorial(k, whole=True), gammaln(np.asarray(k) + 1), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(xlogx(k, whole=True), xlogy(k, k), rtol=1e-14)
+    np.testing.assert_array_equal(jax.vmap(lambda k: xlogx(k, True))(k.reshape(1, -1))[0], xlogx(k))
+    np.testing.assert_allclose(jax.grad(lambda k: jnp.sum(log_factorial(k, True)))(k[1:]),
+                               digamma(np.asarray(k[1:]) + 1), rtol=1e-14)
+    np.testing.assert_allclose(jax.grad(lambda k: jnp.sum(xlogx(k, True)))(k[1:]), np.log(np.asarray(k[1:])) + 1,
+                               rtol=1e-14)

@@ -338,3 +338,63 @@ def test_deviance_objective_sums_and_flags_invalid_means(family):
         dev_i, ok_i = objective(eta.at[i].set(invalid))
         assert bool(ok_i) is not counted
         assert (float(dev_i) == np.inf) is counted
+
+
+def whole_data_case(family, rng):
+    """Host data every table argument of ``family`` sees as whole: counts, or 0/1 with whole trials."""
+    n = GRID_SIZE
+    if isinstance(family, jg.Binomial):
+        return rng.integers(0, 2, n).astype(float), rng.integers(1, 15, n).astype(float)
+    return rng.poisson(3.0, n).astype(float), np.ones(n)
+
+
+TABLE_FAMILIES = [jg.Poisson(), jg.Binomial(), jg.NegativeBinomial(alpha=0.7)]
+
+
+@pytest.mark.parametrize("family", TABLE_FAMILIES, ids=lambda f: type(f).__name__)
+def test_whole_data_mark_gives_the_same_values_without_the_fallback(family):
+    """On count / 0-1 data the marked family traces the table lookups alone (no test, no
+    ``gammaln`` branch), and its log-likelihood and deviance equal the unmarked family's and
+    scipy's density."""
+    y, w = whole_data_case(family, np.random.default_rng(12))
+    marked = families.with_whole_data(family, y, w)
+    assert marked.whole_data and not family.whole_data
+    mu = jnp.asarray(np.resize(np.array([0.2, 0.45, 0.7, 0.9]), y.size))
+    args = (jnp.asarray(y), mu, jnp.asarray(w), 1.0)
+    np.testing.assert_array_equal(marked.loglik(*args), family.loglik(*args))
+    np.testing.assert_array_equal(marked.unit_deviance(*args[:2]), family.unit_deviance(*args[:2]))
+    np.testing.assert_allclose(marked.loglik(*args), SCIPY_LOGPDF[type(family)](y, np.asarray(mu), w, 1.0, family),
+                               rtol=1e-10, atol=1e-12)
+    traced = lambda fam: str(jax.make_jaxpr(fam.loglik)(*args)) + str(jax.make_jaxpr(fam.unit_deviance)(*args[:2]))
+    marked_text, plain_text = traced(marked), traced(family)
+    assert "cond" not in marked_text and "cond" in plain_text
+    # NegativeBinomial keeps its own gammaln(y + 1/alpha); log y! is a lookup either way.
+    assert marked_text.count("lgamma") < plain_text.count("lgamma")
+
+
+@pytest.mark.parametrize("family, y, w", [
+    (jg.Poisson(), [0.0, 2.5, 3.0], [1.0, 1.0, 1.0]),                  # a non-integer count
+    (jg.Poisson(), [0.0, 4096.0, 3.0], [1.0, 1.0, 1.0]),               # past the table
+    (jg.NegativeBinomial(), [0.0, np.nan, 3.0], [1.0, 1.0, 1.0]),
+    (jg.Binomial(), [0.0, 0.5, 1.0], [2.0, 2.0, 2.0]),                 # proportions
+    (jg.Binomial(), [0.0, 1.0, 1.0], [1.0, 1.5, 1.0]),                 # fractional trials
+    (jg.Binomial(), [0.0, 1.0, 1.0], [1.0, -1.0, 1.0]),
+])
+def test_whole_data_mark_refused_unless_every_argument_is_whole(family, y, w):
+    assert families.with_whole_data(family, np.array(y), np.array(w)) is family
+
+
+@pytest.mark.parametrize("family", [c.values[0] for c in FAMILY_CASES])
+def test_whole_data_mark_structure(family):
+    """Families without tables are never marked; a mark is a static part of the pytree (its own
+    compiled program), and ``without_whole_data`` restores the user's structure."""
+    y, w = whole_data_case(family, np.random.default_rng(13))
+    marked = families.with_whole_data(family, y, w)
+    structure = jax.tree_util.tree_structure
+    if not family.table_arguments(y, w):
+        assert marked is family
+        return
+    assert structure(marked) != structure(family)
+    assert structure(jax.tree_util.tree_map(lambda a: a, marked)) == structure(marked)
+    plain = families.without_whole_data(marked)
+    assert structure(plain) == structure(family) and not plain.whole_data and marked.whole_data

@@ -173,3 +173,27 @@ def test_per_model_X_without_staged_transpose_equals_with(monkeypatch):
         ref = sm.GLM(Y[b], X[b], family=sm.families.Poisson()).fit(tol=1e-12)
         np.testing.assert_allclose(plain.coef[b], ref.params, rtol=1e-6, atol=1e-8)
         np.testing.assert_allclose(plain.std_err[b], ref.bse, rtol=1e-6)
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["counts", "non-integer"])
+def test_whole_data_mark_only_for_whole_data(monkeypatch, poisson_shared, whole):
+    """Count data compile the table lookups alone (the family is marked on the host); one
+    non-integer y keeps the checked path.  Either way each model equals statsmodels, and the
+    result's family is the one given."""
+    from jaxglm import batch
+    X, Y, _ = poisson_shared
+    Y = Y.copy()
+    if not whole:
+        Y[2, 5] += 0.5
+    seen = []
+    mark = batch.with_whole_data
+    monkeypatch.setattr(batch, "with_whole_data", lambda *a: seen.append(mark(*a)) or seen[-1])
+    res = jg.fit_many(X, Y, jg.Poisson(), batch_size=CHUNK)
+    assert [f.whole_data for f in seen] == [whole]
+    assert not res.family.whole_data
+    assert jax.tree_util.tree_structure(res.family) == jax.tree_util.tree_structure(jg.Poisson())
+    for b in range(B):
+        ref = sm.GLM(Y[b], X, family=sm.families.Poisson()).fit(tol=1e-12)
+        np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6)
+        np.testing.assert_allclose(res.deviance[b], ref.deviance, rtol=1e-8)
+        np.testing.assert_allclose(res.loglik[b], ref.llf, rtol=1e-10)
