@@ -95,15 +95,16 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
     fam_batched = tuple(_family_leaf_batched(leaf, n_models) for leaf in fam_leaves)
     devices = tuple(jax.devices() if devices is None else devices)
     chunk = _chunk_size(batch_size, n_models, devices, shared[0])
-    # A small per-model X goes in twice, as X and laid out as X^T (see ``_Staging``).
+    # A small per-model X goes in laid out as X^T, and in float64 also as X (see ``_Staging``).
     transposed = not shared[0] and not is_large(arrays[0].shape)
+    staged_X = not transposed or arrays[0].dtype != np.float32
     run = _chunk_runner(solver, offset is not None, shared, transposed, fam_tree, fam_batched, devices)
     shared_args = [jnp.asarray(a) if s else None for a, s in zip(arrays, shared)]
     bar = _Progress(n_models, progress)
     staging = _Staging(_input_sharding(devices))
     pieces = []
     for number, start in enumerate(range(0, n_models, chunk)):
-        args = [a if s else staging.put(slot, number, x, start, chunk)
+        args = [a if s else staging.put(slot, number, x, start, chunk) if slot or staged_X else None
                 for slot, (a, x, s) in enumerate(zip(shared_args, arrays, shared))]
         leaves = [staging.put(("family", i), number, leaf, start, chunk) if b else leaf
                   for i, (leaf, b) in enumerate(zip(fam_leaves, fam_batched))]
@@ -206,7 +207,8 @@ class _Staging:
     A per-model X is also staged transposed, (size, p, n), for the fit's products through
     X^T (``jaxglm.solvers.gram.Design``): numpy's transposing copy costs ~6 us per model of
     workload A more than the plain copy, and saves XLA a transposing copy of X (13-17 us of
-    CPU per model in a chunk of 48) plus a product that read X strided.
+    CPU per model in a chunk of 48) plus a product that read X strided.  A float32 fit reads
+    X^T alone (its Gram matrix is (X^T * w) @ (X^T)^T), so a float32 X is staged only as X^T.
 
     ``jnp.asarray`` of a numpy slice copies it into newly allocated memory, and
     the first touch of new pages is slow: on the 2-core benchmark machine a
@@ -260,11 +262,13 @@ def _chunk_runner(solver, has_offset, shared, transposed, fam_tree, fam_batched,
     """The compiled chunk fit (cached so a second call with the same shapes reuses it).
 
     Its arguments: the five arrays of ``_prepare_many`` (a chunk's rows of those not
-    shared), the family's leaves, max_iter, tol, and X^T per model (``transposed``) or None.
+    shared; X None when staged only as X^T), the family's leaves, max_iter, tol, and X^T per
+    model (``transposed``) or None.
     """
 
     def one(X, y, weights, offset, l2, leaves, max_iter, tol, Xt, gram=None):
         family = jax.tree_util.tree_unflatten(fam_tree, leaves)
+        X = Xt.T if X is None else X  # staged as X^T alone: XLA reads it transposed where needed
         # Concrete inputs: nothing differentiates this, so no implicit-derivative rules.
         return fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, solver=solver,
                           has_offset=has_offset, design=Design(X, gram, Xt), differentiable=False)

@@ -123,13 +123,22 @@ def test_float32_aliasing_tolerance(X):
     np.testing.assert_allclose(res.deviance, ref.deviance, rtol=1e-5)
 
 
-def test_fit_many_per_model_X_in_float32(X):
-    """fit_many with a per-model float32 X (staged as X and X^T on the host) computes in float32,
-    equals each model's float32 fit alone, and reaches float32 accuracy against statsmodels."""
+def test_fit_many_per_model_X_in_float32(X, monkeypatch):
+    """fit_many with a per-model float32 X (staged on the host as X^T alone; float64 stages X
+    too) computes in float32, equals each model's float32 fit alone, and reaches float32
+    accuracy against statsmodels."""
+    from jaxglm import batch
+    staged = []
+    put = batch._Staging.put
+    monkeypatch.setattr(batch._Staging, "put", lambda self, slot, *a, **k: staged.append(slot) or put(self, slot, *a, **k))
     rng = np.random.default_rng(31)
     Xs = np.stack([X, X[::-1], np.column_stack([np.ones(N), rng.uniform(-1, 1, size=(N, 2))])])
     Y = np.stack([rng.poisson(np.exp(x @ np.array([0.5, 0.3, -0.2]))) for x in Xs]).astype(float)
+    jg.fit_many(Xs, Y, jg.Poisson(), batch_size=2)
+    assert set(staged) == {0, 1, "Xt"}  # float64: X, Y and X^T
+    staged.clear()
     many = jg.fit_many(Xs.astype(np.float32), Y.astype(np.float32), jg.Poisson(), batch_size=2)
+    assert set(staged) == {1, "Xt"}
     check_float32(many)
     for b in range(len(Xs)):
         alone = jg.fit(Xs[b].astype(np.float32), Y[b].astype(np.float32), jg.Poisson())

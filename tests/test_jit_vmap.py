@@ -175,6 +175,25 @@ def test_shared_gram_operator_equals_plain_product(monkeypatch):
     np.testing.assert_allclose(jax.vmap(gram.shared_gram_operator(jax.numpy.asarray(X)))(W), want, rtol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_design_gram_in_each_dtype_equals_plain_product(dtype):
+    """A small X's Gram matrix, (X^T * w) @ X in float64 and (X^T * w) @ (X^T)^T in float32,
+    computes in the dtype given and equals the float64 product to that dtype's precision, batched
+    too; with X^T alone (X formed as its transpose, as ``fit_many`` passes a float32 X) as well."""
+    from jaxglm.solvers import gram
+    rng = np.random.default_rng(18)
+    X, W = rng.normal(size=(3, 40, 5)), rng.uniform(0.1, 2, size=(3, 40))
+    want = np.einsum("bni,bn,bnj->bij", X, W, X)
+    Xt = jax.numpy.asarray(np.ascontiguousarray(X.transpose(0, 2, 1)), dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    for make in (lambda x, xt: gram.Design(x), lambda x, xt: gram.Design(x, Xt=xt),
+                 lambda x, xt: gram.Design(xt.T, Xt=xt)):
+        got = jax.jit(jax.vmap(lambda x, xt, w: make(x, xt).gram(w)))(jax.numpy.asarray(X, dtype), Xt,
+                                                                       jax.numpy.asarray(W, dtype))
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+
+
 def test_design_layouts_agree(monkeypatch):
     """Design's X^T layout (small X; X^T formed or given, as ``fit_many`` stages it) and
     X-as-given layout (large X) give the same products, and a fit through the large layout

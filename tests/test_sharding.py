@@ -47,6 +47,12 @@ SCRIPT = textwrap.dedent("""
         ref = sm.GLM(Ys[b], Xs[b], family=sm.families.Poisson()).fit(tol=1e-12)
         np.testing.assert_allclose(per_model.coef[b], ref.params, rtol=1e-6)
         np.testing.assert_allclose(per_model.std_err[b], ref.bse, rtol=1e-6)
+
+    # A float32 per-model X goes to the devices as X^T alone.
+    single = jg.fit_many(Xs.astype(np.float32), Ys.astype(np.float32), jg.Poisson(), batch_size=6)
+    assert len(shardings) == 3 and len(shardings[2].device_set) == 4, shardings
+    assert single.coef.dtype == np.float32
+    np.testing.assert_allclose(single.coef, per_model.coef, rtol=0, atol=1e-5)
     print("OK")
 """)
 
