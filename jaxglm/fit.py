@@ -12,13 +12,16 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from . import implicit, inference
 from ._batching import all_true, any_true, cond_any
 from ._compile import jit
 from ._validate import input_is_valid, prepare, validate_values
-from .families import Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie
+from ._pytree import is_concrete
+from .families import (Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie, with_whole_data,
+                       without_whole_data)
 from .result import GLMResult
 from .solvers.gram import Design, gram_operator
 from .solvers.irls import irls, masked_system, solve_spd
@@ -71,8 +74,11 @@ def fit(X, y, family=None, *, weights=None, offset=None, solver="irls",
     has_offset = offset is not None
     X, y, weights, offset, l2 = prepare(X, y, weights, offset, l2)
     validate_values(family, X, y, weights, offset, l2, max_iter, tol)
-    return _fit_compiled(X, y, family, weights, offset, l2, max_iter, tol,
-                         solver=solver, has_offset=has_offset)
+    if is_concrete(y, weights):  # count or 0/1 data: the fit compiles its table lookups alone
+        family = with_whole_data(family, np.asarray(y), np.asarray(weights))
+    result = _fit_compiled(X, y, family, weights, offset, l2, max_iter, tol,
+                           solver=solver, has_offset=has_offset)
+    return result._replace(family=without_whole_data(result.family))
 
 
 def resolve_solver(solver, max_iter):

@@ -16,6 +16,8 @@ Checks (float64), each against a quantity computed independently of the code und
   including the Binomial logit shortcut (one log)                                     rtol 1e-10
 """
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -398,3 +400,26 @@ def test_whole_data_mark_structure(family):
     assert structure(jax.tree_util.tree_map(lambda a: a, marked)) == structure(marked)
     plain = families.without_whole_data(marked)
     assert structure(plain) == structure(family) and not plain.whole_data and marked.whole_data
+
+
+def test_fit_marks_whole_data_only_when_eager(monkeypatch):
+    """An eager ``fit`` on counts fits the marked family (table lookups alone), on non-integer
+    data the checked one, and under ``jit`` (traced y) never marks; every result carries the
+    family as given and equals statsmodels."""
+    import statsmodels.api as sm
+    fit_module = importlib.import_module("jaxglm.fit")  # the module, not the function jg.fit
+    rng = np.random.default_rng(14)
+    X = np.column_stack([np.ones(50), rng.normal(size=50)])
+    counts = rng.poisson(np.exp(X @ [0.4, 0.3])).astype(float)
+    seen = []
+    mark = fit_module.with_whole_data
+    monkeypatch.setattr(fit_module, "with_whole_data", lambda *a: seen.append(mark(*a)) or seen[-1])
+    for y, whole in ((counts, True), (counts + 0.25, False)):
+        res = jg.fit(X, y, jg.Poisson())
+        assert seen.pop().whole_data is whole and not res.family.whole_data
+        ref = sm.GLM(y, X, family=sm.families.Poisson()).fit(tol=1e-12)
+        np.testing.assert_allclose(res.coef, ref.params, rtol=1e-7)
+        np.testing.assert_allclose(res.loglik, ref.llf, rtol=1e-10)
+    traced = jax.jit(jg.fit, static_argnums=2)(X, counts, jg.Poisson())
+    assert seen == [] and not traced.family.whole_data
+    np.testing.assert_allclose(traced.coef, jg.fit(X, counts, jg.Poisson()).coef, rtol=1e-12)
