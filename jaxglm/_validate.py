@@ -61,7 +61,8 @@ def prepare(X, y, weights, offset, l2):
 
 def input_is_valid(family, X, y, weights, offset, l2):
     """Traceable: True when all inputs are finite, weights >= 0 (not all 0), y is in
-    range, l2 >= 0 and the family's parameters are valid (see ``family_is_valid``)."""
+    range, l2 >= 0 and the family's parameters are valid (see ``family_is_valid``).
+    X may be given in any layout (X^T too): only whether its entries are finite matters."""
     per_obs = (jnp.isfinite(y) & jnp.isfinite(weights) & jnp.isfinite(offset) & (weights >= 0)
                & (family.valid_y(y) | (weights == 0)))
     # X * 0 is NaN exactly where X is inf or NaN: one float reduction over X instead of a

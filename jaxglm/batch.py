@@ -268,10 +268,10 @@ def _chunk_runner(solver, has_offset, shared, transposed, fam_tree, fam_batched,
 
     def one(X, y, weights, offset, l2, leaves, max_iter, tol, Xt, gram=None):
         family = jax.tree_util.tree_unflatten(fam_tree, leaves)
-        X = Xt.T if X is None else X  # staged as X^T alone: XLA reads it transposed where needed
+        design = Design(X, gram, Xt)  # X None (staged as X^T alone): X is X^T's transpose
         # Concrete inputs: nothing differentiates this, so no implicit-derivative rules.
-        return fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, solver=solver,
-                          has_offset=has_offset, design=Design(X, gram, Xt), differentiable=False)
+        return fit_arrays(design.X, y, family, weights, offset, l2, max_iter, tol, solver=solver,
+                          has_offset=has_offset, design=design, differentiable=False)
 
     axes = (tuple(None if s else 0 for s in shared)
             + ([0 if b else None for b in fam_batched], None, None, 0 if transposed else None))

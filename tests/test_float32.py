@@ -139,6 +139,11 @@ def test_fit_many_per_model_X_in_float32(X, monkeypatch):
     staged.clear()
     many = jg.fit_many(Xs.astype(np.float32), Y.astype(np.float32), jg.Poisson(), batch_size=2)
     assert set(staged) == {1, "Xt"}
+    broken = Xs.astype(np.float32)
+    broken[1, 7, 2] = np.inf  # found in the X^T staged alone; the other models are untouched
+    bad = jg.fit_many(broken, Y.astype(np.float32), jg.Poisson(), batch_size=2)
+    assert np.asarray(bad.status).tolist() == [Status.CONVERGED, Status.INVALID_INPUT, Status.CONVERGED]
+    np.testing.assert_array_equal(np.asarray(bad.coef)[[0, 2]], np.asarray(many.coef)[[0, 2]])
     check_float32(many)
     for b in range(len(Xs)):
         alone = jg.fit(Xs[b].astype(np.float32), Y[b].astype(np.float32), jg.Poisson())

@@ -187,7 +187,7 @@ def test_design_gram_in_each_dtype_equals_plain_product(dtype):
     Xt = jax.numpy.asarray(np.ascontiguousarray(X.transpose(0, 2, 1)), dtype)
     rtol = 1e-5 if dtype == np.float32 else 1e-13
     for make in (lambda x, xt: gram.Design(x), lambda x, xt: gram.Design(x, Xt=xt),
-                 lambda x, xt: gram.Design(xt.T, Xt=xt)):
+                 lambda x, xt: gram.Design(None, Xt=xt)):
         got = jax.jit(jax.vmap(lambda x, xt, w: make(x, xt).gram(w)))(jax.numpy.asarray(X, dtype), Xt,
                                                                        jax.numpy.asarray(W, dtype))
         assert got.dtype == dtype
