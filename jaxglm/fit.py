@@ -393,5 +393,22 @@ def separated(X, boundary, used, alias):
     Boundary thresholds: eps**(1/4) here (1.2e-4 in float64, 0.019 in
     float32), sqrt(eps) for the blocked case.
     """
-    rest = aliased_columns(X, (used & ~boundary).astype(X.dtype))
-    return any_true(boundary) & jnp.any(rest & ~alias)
+    gram = gram_operator(X)((used & ~boundary).astype(X.dtype))
+    return any_true(boundary) & loses_rank(gram, alias)
+
+
+def loses_rank(gram, alias):
+    """True when a column not in ``alias`` is (numerically) a linear combination of the earlier
+    ones on the Gram matrix ``gram``: what ``jnp.any(aliased_columns(...) & ~alias)`` says, by
+    one Cholesky factorisation instead of ``aliased_columns``' column-by-column loop.
+
+    On the Gram matrix scaled to unit diagonal C, with the ``alias`` columns replaced by the
+    identity, the squared Cholesky pivots are the squared residuals of each column on the earlier
+    ones up to the first column that loses rank, where both tests first agree it is below 1000
+    machine epsilons (a failed factorisation is NaN: lost).  A column all zero is lost too.
+    """
+    diag = jnp.diagonal(gram)
+    inv_sd = jnp.where(diag > 0, 1.0 / jnp.sqrt(jnp.where(diag > 0, diag, 1.0)), 0.0)
+    corr, _ = masked_system(gram * inv_sd[:, None] * inv_sd[None, :], diag, alias)
+    pivots = jnp.diagonal(jnp.linalg.cholesky(corr)) ** 2
+    return ~jnp.all(pivots >= 1000 * jnp.finfo(gram.dtype).eps)

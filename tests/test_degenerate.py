@@ -391,3 +391,43 @@ def test_start_point_is_zeros_unless_the_mean_at_the_offset_is_invalid(design, c
     batched = jax.vmap(lambda off: start(identity, off))(offsets)
     np.testing.assert_array_equal(batched[0], np.zeros(3))
     np.testing.assert_allclose(batched[1], least_squares, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_separation_rank_test_agrees_with_aliased_columns(dtype):
+    """``loses_rank`` (one Cholesky of the scaled Gram matrix, which the separation test runs)
+    says exactly what the column-by-column ``aliased_columns`` says of columns not already
+    aliased: on full-rank designs, exact and near-collinear ones, an all-zero column and rows
+    dropped, with and without columns aliased beforehand."""
+    import jax
+    import jax.numpy as jnp
+    from jaxglm.fit import aliased_columns, loses_rank
+    from jaxglm.solvers.gram import gram_operator
+    eps = float(np.finfo(dtype).eps)
+    rng = np.random.default_rng(41)
+    cases = []
+    for _ in range(4):
+        X = np.column_stack([np.ones(30), rng.normal(size=(30, 4))])
+        cases.append(X)
+        collinear = X.copy()
+        collinear[:, 3] = X[:, 1] - 2 * X[:, 2]
+        cases.append(collinear)
+        near = collinear.copy()
+        near[:, 3] += rng.normal(size=30) * np.sqrt(eps) * rng.choice([1e-2, 1e2])
+        cases.append(near)
+        dummy = X.copy()
+        dummy[:, 4] = 0.0
+        dummy[rng.integers(30), 4] = 1.0   # a column non-zero in one row: lost when that row goes
+        cases.append(dummy)
+    check = jax.jit(lambda X, w, alias: (loses_rank(gram_operator(X)(w), alias),
+                                         jnp.any(aliased_columns(X, w) & ~alias)))
+    alias_all_rows = jax.jit(lambda X: aliased_columns(X, jnp.ones(30, X.dtype)))
+    Xs, Ws, As = [], [], []
+    for X in cases:
+        for drop in (np.zeros(30, bool), rng.uniform(size=30) < 0.2, np.abs(X[:, 4]) > 0):
+            for alias in (np.zeros(5, bool), np.asarray(alias_all_rows(jnp.asarray(X, dtype)))):
+                Xs.append(X), Ws.append(~drop), As.append(alias)
+    fast, reference = jax.vmap(check)(jnp.asarray(np.stack(Xs), dtype), jnp.asarray(np.stack(Ws), dtype),
+                                      jnp.asarray(np.stack(As)))
+    np.testing.assert_array_equal(fast, reference)
+    assert set(np.asarray(reference).tolist()) == {True, False}
