@@ -78,7 +78,7 @@ def gradient_fit(X, y, family, weights, offset, l2, alias, *, max_iter, tol, opt
 
     def fun(beta):
         beta = jnp.where(alias, 0.0, beta)
-        dev, _ = objective(X @ beta + offset)
+        dev, _, _ = objective(X @ beta + offset)
         return (dev + jnp.sum(l2 * beta**2)) / total
 
     gtol = jnp.maximum(tol, 1000 * jnp.finfo(X.dtype).eps) * gradient_scale(X, y, family, weights)

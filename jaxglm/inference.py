@@ -24,19 +24,22 @@ def _per_obs_grad(fn, x):
     return jax.grad(lambda v: jnp.sum(fn(v)))(x)
 
 
-def score_and_observed(family, y, weight, eta):
-    """(d l / d eta, -d^2 l / d eta^2), each (n,), at scale 1."""
+def score_and_observed(family, y, weight, eta, mu=None):
+    """(d l / d eta, -d^2 l / d eta^2), each (n,), at scale 1 (both by autodiff through the
+    link at eta: ``mu`` is accepted for the solvers' common signature and not used)."""
     loglik = lambda e: family.loglik_kernel(y, family.link.inverse(e), weight, 1.0)
     score_fn = lambda e: _per_obs_grad(loglik, e)
     score, second = jax.jvp(score_fn, (eta,), (jnp.ones_like(eta),))
     return score, -second
 
 
-def score_and_expected(family, y, weight, eta):
-    """(d l / d eta, expected information weight), each (n,), at scale 1."""
+def score_and_expected(family, y, weight, eta, mu=None):
+    """(d l / d eta, expected information weight), each (n,), at scale 1; ``mu``: the mean at
+    eta, when the caller has it (else computed here)."""
+    mu = family.link.inverse(eta) if mu is None else mu
     # The barrier keeps mu and dmu/deta opaque to XLA's simplifier, which otherwise rewrites
     # y / exp(eta) as y * exp(-eta) and products of exps into new exps (4 exps instead of 1).
-    mu, dmu_deta = lax.optimization_barrier((family.link.inverse(eta), family.link.inverse_deriv(eta)))
+    mu, dmu_deta = lax.optimization_barrier((mu, family.link.inverse_deriv_at(eta, mu)))
     dl_dmu = lambda yy: _per_obs_grad(lambda m: family.loglik_kernel(yy, m, weight, 1.0), mu)
     score_mu, info_mu = jax.jvp(dl_dmu, (y,), (jnp.ones_like(y),))
     # (info * dmu) * dmu, not info * dmu**2: dmu**2 overflows first for huge means (log link, y ~ 1e200)
@@ -44,13 +47,16 @@ def score_and_expected(family, y, weight, eta):
 
 
 def working_function(family, y, weight, kind):
-    """eta -> (score, weight) for ``kind`` 'expected' (IRLS) or 'observed' (Newton)."""
+    """(eta, mu=None) -> (score, weight) for ``kind`` 'expected' (IRLS) or 'observed' (Newton);
+    mu: the mean at eta when the caller has it (the solvers carry the objective's)."""
     fn = score_and_expected if kind == "expected" else score_and_observed
-    return lambda eta: fn(family, y, weight, eta)
+    return lambda eta, mu=None: fn(family, y, weight, eta, mu)
 
 
 def deviance_objective(family, y, weight):
-    """eta -> (deviance, finite): +inf when a mean with weight > 0 is outside the family's range.
+    """eta -> (deviance, finite, mu): +inf when a mean with weight > 0 is outside the family's
+    range; mu, the mean at eta, is returned for the next working-weight evaluation (IRLS then
+    computes the inverse link once per iteration, not twice).
 
     The invalid means are counted by a float sum beside the deviance's (a boolean
     all-reduction costs XLA:CPU two more kernels per evaluation).
@@ -61,7 +67,7 @@ def deviance_objective(family, y, weight):
         dev = jnp.sum(jnp.where(weight > 0, weight * family.unit_deviance_eta(y, eta), 0.0))
         invalid = jnp.sum(jnp.where(family.valid_mu(mu) | (weight == 0), 0.0, 1.0))
         dev = jnp.where(invalid == 0, dev, jnp.inf)
-        return dev, jnp.isfinite(dev)
+        return dev, jnp.isfinite(dev), mu
 
     return objective
 

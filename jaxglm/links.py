@@ -40,6 +40,13 @@ class Link:
         """d mu / d eta; the default derives it from ``inverse`` by autodiff."""
         return autodiff_inverse_deriv(self, eta)
 
+    def inverse_deriv_at(self, eta, mu):
+        """d mu / d eta where the caller already has mu = ``inverse(eta)``; default
+        ``inverse_deriv(eta)``.  A link whose derivative is a function of the mean (log: mu, logit:
+        mu (1 - mu)) computes it from mu, which saves the solvers an exp per observation and
+        iteration."""
+        return self.inverse_deriv(eta)
+
     def deriv(self, mu):
         """d eta / d mu = 1 / (d mu / d eta) evaluated at eta = g(mu)."""
         return 1.0 / self.inverse_deriv(self.link(mu))
@@ -105,6 +112,9 @@ class Log(Link):
     def inverse_deriv(self, eta):
         return jnp.exp(eta)
 
+    def inverse_deriv_at(self, eta, mu):
+        return mu
+
 
 @pytree_node()
 class Logit(Link):
@@ -120,7 +130,9 @@ class Logit(Link):
         return jax.nn.sigmoid(eta)
 
     def inverse_deriv(self, eta):
-        mu = jax.nn.sigmoid(eta)
+        return self.inverse_deriv_at(eta, jax.nn.sigmoid(eta))
+
+    def inverse_deriv_at(self, eta, mu):
         return mu * (1.0 - mu)
 
 

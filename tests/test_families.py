@@ -267,6 +267,9 @@ def test_expected_weights_vs_finite_differences(family):
     np.testing.assert_allclose(expected, w * dmu**2 / family.variance(mu0), rtol=1e-6)
     score_observed, _ = inference.score_and_observed(family, y, w, eta)
     np.testing.assert_allclose(score, score_observed, rtol=1e-10, atol=1e-12)
+    # the solvers pass the mean they already have: the same weights
+    given = inference.score_and_expected(family, y, w, eta, mu=mu0)
+    np.testing.assert_allclose(given, (score, expected), rtol=1e-15, atol=0)
 
 
 CANONICAL = [jg.Gaussian(), jg.Binomial(), jg.Poisson(), jg.Gamma(), jg.InverseGaussian(),
@@ -331,13 +334,14 @@ def test_deviance_objective_sums_and_flags_invalid_means(family):
     w = jnp.asarray([1.0, 2.0, 0.5, 0.0, 1.0])
     objective = inference.deviance_objective(family, y, w)
     eta = family.link.link(jnp.asarray([0.2, 0.6, 0.7, 0.4, 0.9]))
-    dev, ok = objective(eta)
+    dev, ok, mu = objective(eta)
     expected = np.sum(np.asarray(w) * np.asarray(family.unit_deviance(y, family.link.inverse(eta))))
     np.testing.assert_allclose(dev, expected, rtol=1e-12)
+    np.testing.assert_allclose(mu, family.link.inverse(eta), rtol=1e-15)
     assert bool(ok)
     invalid = -50.0 if family.link.name == "identity" else jnp.inf  # mean < 0, or mu = 1 / inf
     for i, counted in ((1, True), (3, False)):
-        dev_i, ok_i = objective(eta.at[i].set(invalid))
+        dev_i, ok_i, _ = objective(eta.at[i].set(invalid))
         assert bool(ok_i) is not counted
         assert (float(dev_i) == np.inf) is counted
 

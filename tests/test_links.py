@@ -110,3 +110,13 @@ def test_closed_forms_against_textbook():
 def test_link_objects_accepted_by_families():
     fam = jg.Gamma(link=links.Power(0.25))
     assert isinstance(fam.link, links.Power) and float(fam.link.power) == 0.25
+
+
+@pytest.mark.parametrize("link", LINK_CASES)
+def test_inverse_deriv_at_the_mean_equals_inverse_deriv(link):
+    """``inverse_deriv_at(eta, mu)``, which the solvers call with the mean they carry, is
+    ``inverse_deriv(eta)`` (the log link returns mu itself, exp(eta))."""
+    _, eta = domain(link)
+    eta = jnp.asarray(eta)
+    np.testing.assert_allclose(link.inverse_deriv_at(eta, link.inverse(eta)), link.inverse_deriv(eta),
+                               rtol=1e-15, atol=0)

@@ -2,11 +2,12 @@
 
 A problem is given by two functions of the linear predictor eta = X beta + offset:
 
-* ``working(eta) -> (score, weight)``: per-observation d loglik / d eta and the
+* ``working(eta, mu) -> (score, weight)``: per-observation d loglik / d eta and the
   curvature weight (expected information for IRLS / Fisher scoring, or the
   observed -d^2 loglik / d eta^2 for Newton);
-* ``objective(eta) -> (value, valid)``: the deviance to minimise and whether
-  eta gives a mean inside the family's range.
+* ``objective(eta) -> (value, valid, mu)``: the deviance to minimise, whether
+  eta gives a mean inside the family's range, and the mean mu at eta, which the
+  loop carries to the next ``working`` call (one inverse link per iteration).
 
 Each iteration solves the penalised weighted least-squares system
 
@@ -40,6 +41,7 @@ MAX_HALVINGS = 30
 class LoopState(NamedTuple):
     beta: jax.Array      # (p,) current coefficients
     eta: jax.Array       # (n,) current linear predictor
+    mu: jax.Array        # (n,) the objective's mean at eta
     objective: jax.Array  # () current penalised deviance
     n_iter: jax.Array    # () iterations done
     status: jax.Array    # () a Status code; MAX_ITER while running
@@ -59,10 +61,10 @@ def solve_spd(matrix, rhs):
     return jax.scipy.linalg.cho_solve((chol, True), rhs)
 
 
-def wls_step(design, offset, eta, l2, alias, working):
+def wls_step(design, offset, eta, mu, l2, alias, working):
     """beta solving (X^T W X + diag(l2)) beta = X^T (W (eta - offset) + score); ``design``: a
-    ``jaxglm.solvers.gram.Design`` of X."""
-    score, weight = working(eta)
+    ``jaxglm.solvers.gram.Design`` of X; mu: the mean at eta."""
+    score, weight = working(eta, mu)
     hessian = design.gram(weight) + jnp.diag(l2)
     rhs = design.rmatvec(weight * (eta - offset) + score)
     return solve_spd(*masked_system(hessian, rhs, alias))
@@ -75,8 +77,8 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
     Args:
         X: (n, p) design.  offset: (n,).  eta0: (n,) starting linear predictor.
         l2: (p,) ridge penalty.  alias: (p,) bool, coefficients held at zero.
-        working: eta -> (score, weight), each (n,).
-        objective: eta -> (deviance, valid), scalars.
+        working: (eta, mu) -> (score, weight), each (n,).
+        objective: eta -> (deviance, valid, mu): two scalars and the (n,) mean at eta.
         max_iter, tol: iteration cap and R's relative-deviance tolerance.
         fallback: optional working function used for a step whose system is not
             positive definite (Newton falls back to Fisher scoring).
@@ -91,15 +93,16 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
 
     def penalised(beta):
         eta = design.matvec(beta) + offset
-        dev, valid = objective(eta)
+        dev, valid, mu = objective(eta)
         value = dev + jnp.sum(l2 * beta**2)
-        return eta, value, valid & jnp.isfinite(value)
+        return eta, mu, value, valid & jnp.isfinite(value)
 
     def propose(state):
-        beta = wls_step(design, offset, state.eta, l2, alias, working)
+        beta = wls_step(design, offset, state.eta, state.mu, l2, alias, working)
         if fallback is not None:
             bad = ~jnp.all(jnp.isfinite(beta))
-            beta = lax.cond(bad, lambda: wls_step(design, offset, state.eta, l2, alias, fallback), lambda: beta)
+            beta = lax.cond(bad, lambda: wls_step(design, offset, state.eta, state.mu, l2, alias, fallback),
+                            lambda: beta)
         return beta
 
     def acceptable(state, value, valid):
@@ -108,19 +111,19 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         return valid & (first | (value <= state.objective + slack))
 
     def halve(state, beta_new):
-        eta, value, valid = penalised(beta_new)
+        eta, mu, value, valid = penalised(beta_new)
 
         def cond(carry):
-            k, _, _, value, valid = carry
+            k, _, _, _, value, valid = carry
             return (k < MAX_HALVINGS) & ~acceptable(state, value, valid)
 
         def body(carry):
-            k, beta, _, _, _ = carry
+            k, beta = carry[:2]
             beta = 0.5 * (beta + state.beta)
             return (k + 1, beta) + penalised(beta)
 
-        _, beta, eta, value, valid = lax.while_loop(cond, body, (0, beta_new, eta, value, valid))
-        return beta, eta, value, acceptable(state, value, valid), valid
+        _, beta, eta, mu, value, valid = lax.while_loop(cond, body, (0, beta_new, eta, mu, value, valid))
+        return beta, eta, mu, value, acceptable(state, value, valid), valid
 
     def step(state):
         beta_new = propose(state)
@@ -128,7 +131,7 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         # "no change, converged": the loop stops with NONFINITE at the last good beta.
         finite = jnp.all(jnp.isfinite(beta_new))
         beta_new = jnp.where(finite, beta_new, state.beta)
-        beta, eta, value, ok, valid = halve(state, beta_new)
+        beta, eta, mu, value, ok, valid = halve(state, beta_new)
         ok = ok & finite
         n_iter = state.n_iter + 1
         converged = ok & (jnp.abs(value - state.objective) / (jnp.abs(value) + 0.1) < tol)
@@ -138,12 +141,12 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
                            jnp.where(stuck, Status.CONVERGED, Status.NONFINITE))
         done = ~ok | converged | (n_iter >= max_iter)
         keep = lambda new, old: jnp.where(ok, new, old)
-        return LoopState(keep(beta, state.beta), keep(eta, state.eta), keep(value, state.objective),
-                         n_iter, status.astype(jnp.int32), done)
+        return LoopState(keep(beta, state.beta), keep(eta, state.eta), keep(mu, state.mu),
+                         keep(value, state.objective), n_iter, status.astype(jnp.int32), done)
 
-    dev0, _ = objective(eta0)
+    dev0, _, mu0 = objective(eta0)
     dtype = X.dtype
     beta0 = jnp.zeros(p, dtype) if beta0 is None else beta0.astype(dtype)
-    init = LoopState(beta0, eta0, dev0.astype(dtype), jnp.asarray(0, jnp.int32),
+    init = LoopState(beta0, eta0, mu0.astype(dtype), dev0.astype(dtype), jnp.asarray(0, jnp.int32),
                      jnp.asarray(Status.MAX_ITER, jnp.int32), jnp.asarray(max_iter <= 0))
     return lax.while_loop(lambda s: ~s.done, step, init)
