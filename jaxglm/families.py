@@ -238,8 +238,9 @@ class Binomial(Family):
         return (weight * y + 0.5) / (weight + 1)
 
     def table_arguments(self, y, weight):
-        """y and 1 - y whole means 0/1 data, so m y and m (1 - y) are whole when m is."""
-        return (y, 1 - y, weight)
+        """y whole and 1 - max(y) >= 0 means 0/1 data, so 1 - y, m y and m (1 - y) are whole
+        when the trials m are (1 - max(y) rather than 1 - y: one pass over y instead of two)."""
+        return (y, 1 - np.max(y), weight)
 
     y_message = "Binomial y must be a proportion in [0, 1] (pass the number of trials as weights)"
 

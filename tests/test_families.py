@@ -383,6 +383,7 @@ def test_whole_data_mark_gives_the_same_values_without_the_fallback(family):
     (jg.Poisson(), [0.0, 4096.0, 3.0], [1.0, 1.0, 1.0]),               # past the table
     (jg.NegativeBinomial(), [0.0, np.nan, 3.0], [1.0, 1.0, 1.0]),
     (jg.Binomial(), [0.0, 0.5, 1.0], [2.0, 2.0, 2.0]),                 # proportions
+    (jg.Binomial(), [0.0, 2.0, 1.0], [1.0, 1.0, 1.0]),                 # whole but not 0/1
     (jg.Binomial(), [0.0, 1.0, 1.0], [1.0, 1.5, 1.0]),                 # fractional trials
     (jg.Binomial(), [0.0, 1.0, 1.0], [1.0, -1.0, 1.0]),
 ])
