@@ -189,11 +189,9 @@ def aliased_columns(X, weights, used_gram=None):
     ``used_gram``: X^T diag(weights > 0) X when the caller has it.
     """
     gram = gram_operator(X)((weights > 0).astype(X.dtype)) if used_gram is None else used_gram
-    diag = jnp.diagonal(gram)
-    inv_sd = jnp.where(diag > 0, 1.0 / jnp.sqrt(jnp.where(diag > 0, diag, 1.0)), 0.0)
-    corr = gram * inv_sd[:, None] * inv_sd[None, :]
+    corr, diag = unit_diagonal(gram)
     p = X.shape[1]
-    threshold = 1000 * jnp.finfo(X.dtype).eps
+    threshold = alias_threshold(X.dtype)
     index = jnp.arange(p)
 
     # A left-looking Cholesky of C that leaves out aliased columns: after column j,
@@ -210,6 +208,19 @@ def aliased_columns(X, weights, used_gram=None):
 
     start = (jnp.zeros((p, p), corr.dtype), jnp.zeros(p, bool))
     return lax.fori_loop(0, p, body, start)[1]
+
+
+def unit_diagonal(gram):
+    """(C, diag): ``gram`` scaled to unit diagonal, C = D^-1/2 gram D^-1/2 (rows and columns of a
+    zero diagonal entry left at zero), and gram's diagonal."""
+    diag = jnp.diagonal(gram)
+    inv_sd = jnp.where(diag > 0, 1.0 / jnp.sqrt(jnp.where(diag > 0, diag, 1.0)), 0.0)
+    return gram * inv_sd[:, None] * inv_sd[None, :], diag
+
+
+def alias_threshold(dtype):
+    """The squared residual on the unit-diagonal Gram below which a column counts as aliased."""
+    return 1000 * jnp.finfo(dtype).eps
 
 
 def has_constant_column(X, weights, Xt=None):
@@ -407,8 +418,7 @@ def loses_rank(gram, alias):
     ones up to the first column that loses rank, where both tests first agree it is below 1000
     machine epsilons (a failed factorisation is NaN: lost).  A column all zero is lost too.
     """
-    diag = jnp.diagonal(gram)
-    inv_sd = jnp.where(diag > 0, 1.0 / jnp.sqrt(jnp.where(diag > 0, diag, 1.0)), 0.0)
-    corr, _ = masked_system(gram * inv_sd[:, None] * inv_sd[None, :], diag, alias)
+    corr, diag = unit_diagonal(gram)
+    corr, _ = masked_system(corr, diag, alias)
     pivots = jnp.diagonal(jnp.linalg.cholesky(corr)) ** 2
-    return ~jnp.all(pivots >= 1000 * jnp.finfo(gram.dtype).eps)
+    return ~jnp.all(pivots >= alias_threshold(gram.dtype))
