@@ -144,20 +144,23 @@ def with_whole_data(family, y, weight):
         False
     """
     arguments = family.table_arguments(y, weight)
-    if not arguments or family.whole_data or not all(whole_in_table(a) for a in arguments):
+    if not arguments or not all(whole_in_table(a) for a in arguments):
         return family
-    marked = copy.copy(family)
-    object.__setattr__(marked, "whole_data", True)
-    return marked
+    return _marked(family, True)
 
 
 def without_whole_data(family):
     """``family`` with the ``whole_data`` mark removed (the family a user gave)."""
-    if not family.whole_data:
+    return _marked(family, False)
+
+
+def _marked(family, whole):
+    """``family``, or a copy of it, with ``whole_data`` equal to ``whole``."""
+    if family.whole_data == whole:
         return family
-    plain = copy.copy(family)
-    object.__setattr__(plain, "whole_data", False)
-    return plain
+    copied = copy.copy(family)
+    object.__setattr__(copied, "whole_data", whole)
+    return copied
 
 
 def _short(value):
