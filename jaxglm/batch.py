@@ -29,7 +29,7 @@ from ._validate import float_dtype
 from .families import Gaussian, with_whole_data, without_whole_data
 from ._pytree import is_concrete
 from .fit import fit, fit_arrays, resolve_solver
-from .solvers.gram import Design, is_large, shared_gram_operator
+from .solvers.gram import Design, is_large, reads_only_transposed, shared_gram_operator
 
 # Models per chunk and device when batch_size is None, on CPU, by whether X is shared.  Measured
 # on workloads A, A' and B (n = 1000, p = 10, 2-core machine, 2026-11-23): per-model X 32/48/64/
@@ -95,17 +95,18 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
     fam_batched = tuple(_family_leaf_batched(leaf, n_models) for leaf in fam_leaves)
     devices = tuple(jax.devices() if devices is None else devices)
     chunk = _chunk_size(batch_size, n_models, devices, shared[0])
-    # A small per-model X goes in laid out as X^T, and in float64 also as X (see ``_Staging``).
+    # A small per-model X goes in laid out as X^T, and unless that is all the fit reads also as X.
     transposed = not shared[0] and not is_large(arrays[0].shape)
-    staged_X = not transposed or arrays[0].dtype != np.float32
     run = _chunk_runner(solver, offset is not None, shared, transposed, fam_tree, fam_batched, devices)
     shared_args = [jnp.asarray(a) if s else None for a, s in zip(arrays, shared)]
+    staged = [not s for s in shared]  # per-model arrays, copied chunk by chunk (None where not)
+    staged[0] = staged[0] and not (transposed and reads_only_transposed(arrays[0].dtype))
     bar = _Progress(n_models, progress)
     staging = _Staging(_input_sharding(devices))
     pieces = []
     for number, start in enumerate(range(0, n_models, chunk)):
-        args = [a if s else staging.put(slot, number, x, start, chunk) if slot or staged_X else None
-                for slot, (a, x, s) in enumerate(zip(shared_args, arrays, shared))]
+        args = [staging.put(slot, number, x, start, chunk) if stage else a
+                for slot, (a, x, stage) in enumerate(zip(shared_args, arrays, staged))]
         leaves = [staging.put(("family", i), number, leaf, start, chunk) if b else leaf
                   for i, (leaf, b) in enumerate(zip(fam_leaves, fam_batched))]
         Xt = staging.put("Xt", number, arrays[0], start, chunk, transpose=True) if transposed else None

@@ -86,9 +86,7 @@ class Design:
             return self._gram(weight)
         if self.large:  # no stored X^T
             return (self.X.T * weight) @ self.X
-        if self.Xt.dtype == np.float32:
-            # XNNPACK's float32 kernel for (X^T * w) @ (X^T)^T is the faster one (float64's is
-            # half speed), and it reads no X, so fit_many stages a float32 X only as X^T.
+        if reads_only_transposed(self.Xt.dtype):
             return (self.Xt * weight) @ self.Xt.T
         return (self.Xt * weight) @ self.X
 
@@ -96,6 +94,13 @@ class Design:
 def is_large(shape):
     """True for a design of ``shape`` (..., n, p) whose products run on X as given, not X^T."""
     return shape[-2] * shape[-1] > MAX_TRANSPOSED_ELEMENTS
+
+
+def reads_only_transposed(dtype):
+    """True when a small X's products in ``dtype`` read X^T alone (float32: XNNPACK's kernel for
+    (X^T * w) @ (X^T)^T is the faster one there, float64's is half speed), so ``fit_many`` need
+    not stage X itself."""
+    return np.dtype(dtype) == np.float32
 
 
 def gram_operator(X):
