@@ -297,7 +297,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     null_mu = null_mean(family, y, weights, offset, intercept, max_iter, tol, has_offset)
     null_deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, null_mu), 0.0))
 
-    status = refine_status(family, status, mu, used, alias, singular, X, y=y,
+    status = refine_status(family, status, mu, used, alias, singular, X, y=y, Xt=design.Xt,
                            stationary=is_stationary(decrement, deviance, tol))
     converged = (status == Status.CONVERGED) | (status == Status.ALIASED)
     return GLMResult(
@@ -341,7 +341,7 @@ def is_stationary(decrement, deviance, tol):
     return ~(decrement > relative * (jnp.abs(deviance) + 0.1))
 
 
-def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, stationary=True):
+def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, Xt=None, stationary=True):
     """Turn a loop status into the final one: separation, singular information, aliasing.
 
     Order: a loop failure other than separation stays; separation (Binomial
@@ -357,7 +357,8 @@ def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, 
         pinned = boundary_observations(family, y, mu, used, jnp.sqrt(eps))
         near = boundary_observations(family, y, mu, used, eps ** 0.25)
         # The rank test runs only for a batch with some boundary observation (``cond_any``).
-        rank_lost = cond_any(any_true(near), separated, lambda *_: jnp.asarray(False), X, near, used, alias)
+        rank_lost = cond_any(any_true(near), separated, lambda *_: jnp.asarray(False),
+                             X, Xt, near, used, alias)
         sep = rank_lost | (blocked & any_true(pinned))
         status = jnp.where(candidate & sep, Status.SEPARATION, status)
         ok = status == Status.CONVERGED
@@ -389,7 +390,7 @@ def boundary_observations(family, y, mu, used, delta):
     return used & edge
 
 
-def separated(X, boundary, used, alias):
+def separated(X, Xt, boundary, used, alias):
     """Separation: the fit is carried off to the edge of the range by the ``boundary`` observations.
 
     Binomial (quasi-)complete separation puts fitted probabilities at 0 or 1 for
@@ -402,9 +403,10 @@ def separated(X, boundary, used, alias):
     rank without them.  (``refine_status`` also flags a loop that stopped,
     blocked and not stationary, with probabilities rounded to exactly 0 or 1.)
     Boundary thresholds: eps**(1/4) here (1.2e-4 in float64, 0.019 in
-    float32), sqrt(eps) for the blocked case.
+    float32), sqrt(eps) for the blocked case.  ``Xt``: the fit's X^T when it has one (else None),
+    so the rarely taken branch does not transpose X again.
     """
-    gram = gram_operator(X)((used & ~boundary).astype(X.dtype))
+    gram = Design(X, Xt=Xt).gram((used & ~boundary).astype(X.dtype))
     return any_true(boundary) & loses_rank(gram, alias)
 
 
