@@ -115,8 +115,10 @@ def test_link_objects_accepted_by_families():
 @pytest.mark.parametrize("link", LINK_CASES)
 def test_inverse_deriv_at_the_mean_equals_inverse_deriv(link):
     """``inverse_deriv_at(eta, mu)``, which the solvers call with the mean they carry, is
-    ``inverse_deriv(eta)`` (the log link returns mu itself, exp(eta))."""
+    ``inverse_deriv(eta)`` (the log link returns mu itself, exp(eta)), and both equal d mu / d eta
+    by autodiff of ``inverse`` (independent: logit's ``inverse_deriv`` calls ``inverse_deriv_at``)."""
     _, eta = domain(link)
     eta = jnp.asarray(eta)
-    np.testing.assert_allclose(link.inverse_deriv_at(eta, link.inverse(eta)), link.inverse_deriv(eta),
-                               rtol=1e-15, atol=0)
+    at_mean = link.inverse_deriv_at(eta, link.inverse(eta))
+    np.testing.assert_allclose(at_mean, link.inverse_deriv(eta), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(at_mean, links.autodiff_inverse_deriv(link, eta), rtol=1e-12)
