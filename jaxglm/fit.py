@@ -24,7 +24,7 @@ from .families import (Binomial, Gaussian, NegativeBinomial, Poisson, Tweedie, w
                        without_whole_data)
 from .result import GLMResult
 from .solvers.gram import Design, gram_operator
-from .solvers.irls import irls, masked_system, solve_spd
+from .solvers.irls import irls, masked_system, solve_spd, start
 from .fit_gradient import DEFAULT_MAX_ITER as GRADIENT_MAX_ITER, gradient_fit
 from .solvers.gradient import is_gradient_solver
 from .status import Status
@@ -116,14 +116,13 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     (``fit_many`` on concrete arrays): same values, ~0.1 s less to trace and compile.
     """
     design = Design(X) if design is None else design  # every product with X, in its fast layout
-    valid_input = input_is_valid(family, design.stored, y, weights, offset, l2)
+    valid_input = input_is_valid(family, design.stored, y, weights, offset, l2, Xt=design.Xt)
     tol = effective_tol(tol, X.dtype)
-    used_gram = design.gram((weights > 0).astype(X.dtype))
-    alias = aliased_columns(X, weights, used_gram=used_gram)
     loop_max_iter = jnp.where(valid_input, max_iter, 0)
-    beta0 = start_point(family, X, y, weights, offset, alias, used_gram)
     if is_gradient_solver(solver):
         kind = "expected"
+        alias = aliased_columns(X, weights, used_gram=design.gram((weights > 0).astype(X.dtype)))
+        beta0 = start_point(family, X, y, weights, offset, alias)
         loop = lambda: gradient_fit(X, y, family, weights, offset, l2, alias, optimizer=solver, tol=tol,
                                     max_iter=loop_max_iter, beta0=beta0)
     else:
@@ -132,17 +131,24 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
         fallback = inference.working_function(family, y, weights, "expected") if kind == "observed" else None
         objective = inference.deviance_objective(family, y, weights)
         eta0 = family.link.link(family.init_mu(y, weights))
+        # The first step's system, built once: its Gram matrix also tells which columns are aliased.
+        first = start(design, offset, eta0, working, objective)
+        alias = start_aliased(first.gram, first.weight, X, weights)
+        beta0 = start_point(family, X, y, weights, offset, alias)
         loop = lambda: irls(X, offset, eta0, l2, alias, working, objective, max_iter=loop_max_iter, tol=tol,
-                            fallback=fallback, beta0=beta0, design=design)
+                            fallback=fallback, beta0=beta0, design=design, first=first)
     # Derivatives of beta by the implicit function theorem (jaxglm.implicit), not through the loop.
     state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias) if differentiable else loop()
     status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
+    # The loop's last Gram matrix is the information at the estimate; a differentiable fit builds
+    # it again from the differentiable estimate (the loop's carries no derivative).
+    information = getattr(state, "gram", None) if not differentiable else None
     result = assemble(X, y, family, weights, offset, l2, alias, state.beta, state.n_iter, status, kind=kind,
-                      max_iter=max_iter, tol=tol, has_offset=has_offset, design=design)
+                      max_iter=max_iter, tol=tol, has_offset=has_offset, design=design, information=information)
     return implicit.flag_unconverged(result) if differentiable else result
 
 
-def start_point(family, X, y, weights, offset, alias, used_gram):
+def start_point(family, X, y, weights, offset, alias):
     """The valid point the first IRLS step is halved towards: zeros when the means at X 0 + offset
     are valid (any offset with a log or logit link), else ``start_beta``.
 
@@ -152,15 +158,16 @@ def start_point(family, X, y, weights, offset, alias, used_gram):
     zeros_valid = all_true(family.valid_mu(family.link.inverse(offset)) | (weights == 0))
     leaves, tree = jax.tree_util.tree_flatten(family)
 
-    def least_squares(X, y, weights, offset, alias, used_gram, *leaves):
+    def least_squares(X, y, weights, offset, alias, *leaves):
         fam = jax.tree_util.tree_unflatten(tree, leaves)
+        used_gram = gram_operator(X)((weights > 0).astype(X.dtype))
         return start_beta(fam, X, y, weights, offset, alias, used_gram)
 
     def zeros(X, *rest):
         return jnp.zeros(X.shape[1], X.dtype)
 
     leaves = [jnp.asarray(leaf) for leaf in leaves]
-    return cond_any(~zeros_valid, least_squares, zeros, X, y, weights, offset, alias, used_gram, *leaves)
+    return cond_any(~zeros_valid, least_squares, zeros, X, y, weights, offset, alias, *leaves)
 
 
 def start_beta(family, X, y, weights, offset, alias, used_gram):
@@ -206,8 +213,32 @@ def aliased_columns(X, weights, used_gram=None):
         new = jnp.where((index >= j) & ~aliased, column / pivot, 0.0)
         return lower.at[:, j].set(new), alias.at[j].set(aliased)
 
-    start = (jnp.zeros((p, p), corr.dtype), jnp.zeros(p, bool))
-    return lax.fori_loop(0, p, body, start)[1]
+    empty = (jnp.zeros((p, p), corr.dtype), jnp.zeros(p, bool))
+    return lax.fori_loop(0, p, body, empty)[1]
+
+
+def start_aliased(gram, weight, X, weights):
+    """``aliased_columns(X, weights)``, read off the first step's Gram matrix X^T W X when that
+    is clearly of full rank.
+
+    With the working weights W in [a, b], a > 0, on the observations with weight > 0, a
+    column's squared residual on the others (in the unit-diagonal scaling) is at most b / a
+    times larger with W than without, so when every squared Cholesky pivot of the scaled
+    ``gram`` is at least (b / a) 1000 eps no column is aliased on X^T diag(weights > 0) X
+    either.  Otherwise (collinear or nearly collinear columns, weights not all positive, a
+    non-finite system) ``aliased_columns`` decides on that unweighted matrix; under ``vmap`` it
+    runs only for a batch with such a model (``cond_any``).  The answer is ``aliased_columns``'
+    in every case; the common one costs a Cholesky factorisation of a matrix the fit builds
+    anyway instead of a Gram matrix and a column-by-column loop.
+    """
+    used = weights > 0
+    low = jnp.min(jnp.where(used, weight, jnp.inf))
+    high = jnp.max(jnp.where(used, weight, 0.0))
+    corr, _ = unit_diagonal(gram)
+    pivots = jnp.diagonal(jnp.linalg.cholesky(corr)) ** 2
+    clear = (low > 0) & jnp.all(pivots >= alias_threshold(gram.dtype) * (high / low))
+    none_aliased = lambda X, weights: jnp.zeros(X.shape[1], bool)
+    return cond_any(~clear, aliased_columns, none_aliased, X, weights)
 
 
 def unit_diagonal(gram):
@@ -258,8 +289,9 @@ def null_mean(family, y, weights, offset, has_intercept, max_iter, tol, has_offs
 
 
 def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, kind, max_iter, tol,
-             has_offset=True, design=None):
-    """Every field of ``GLMResult`` at the estimate ``beta`` (``design``: ``Design(X)`` if built)."""
+             has_offset=True, design=None, information=None):
+    """Every field of ``GLMResult`` at the estimate ``beta`` (``design``: ``Design(X)`` if built;
+    ``information``: X^T W X with the ``kind`` weights at ``beta`` when the caller has it)."""
     design = Design(X) if design is None else design
     dtype = X.dtype
     eta = design.matvec(beta) + offset
@@ -270,8 +302,8 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     df_resid = nobs - rank
 
     score, info_weight = inference.working_function(family, y, weights, kind)(eta)
-    information, gradient = masked_system(design.gram(info_weight) + jnp.diag(l2),
-                                          design.rmatvec(score) - l2 * beta, alias)
+    gram = design.gram(info_weight) if information is None else information
+    information, gradient = masked_system(gram + jnp.diag(l2), design.rmatvec(score) - l2 * beta, alias)
     inv_information = solve_spd(information, jnp.eye(information.shape[-1], dtype=dtype))
     newton_step = inv_information @ gradient
     # Newton decrement: the deviance decrease one more Newton step predicts (~0 at an optimum).

@@ -46,6 +46,19 @@ class LoopState(NamedTuple):
     n_iter: jax.Array    # () iterations done
     status: jax.Array    # () a Status code; MAX_ITER while running
     done: jax.Array      # () bool
+    gram: jax.Array      # (p, p) X^T W X at eta: the next step's Hessian, and at the end the
+                         # information at the estimate
+    rhs: jax.Array       # (p,) X^T (W (eta - offset) + score) at eta
+
+
+class Start(NamedTuple):
+    """The loop's starting point eta0 and everything the first step needs there (``start``)."""
+    eta: jax.Array       # (n,) starting linear predictor
+    mu: jax.Array        # (n,) the mean at eta
+    deviance: jax.Array  # () the deviance at eta
+    gram: jax.Array      # (p, p) X^T W X with the working weights W at eta
+    rhs: jax.Array       # (p,) X^T (W (eta - offset) + score)
+    weight: jax.Array    # (n,) the working weights W
 
 
 def masked_system(hessian, rhs, alias):
@@ -61,17 +74,31 @@ def solve_spd(matrix, rhs):
     return jax.scipy.linalg.cho_solve((chol, True), rhs)
 
 
-def wls_step(design, offset, eta, mu, l2, alias, working):
-    """beta solving (X^T W X + diag(l2)) beta = X^T (W (eta - offset) + score); ``design``: a
-    ``jaxglm.solvers.gram.Design`` of X; mu: the mean at eta."""
+def linear_system(design, offset, eta, mu, working):
+    """(X^T W X, X^T (W (eta - offset) + score), W) with (score, W) = ``working(eta, mu)``;
+    ``design``: a ``jaxglm.solvers.gram.Design`` of X; mu: the mean at eta."""
     score, weight = working(eta, mu)
-    hessian = design.gram(weight) + jnp.diag(l2)
-    rhs = design.rmatvec(weight * (eta - offset) + score)
-    return solve_spd(*masked_system(hessian, rhs, alias))
+    return design.gram(weight), design.rmatvec(weight * (eta - offset) + score), weight
+
+
+def wls_solve(gram, rhs, l2, alias):
+    """beta solving (gram + diag(l2)) beta = rhs, aliased coefficients held at zero."""
+    return solve_spd(*masked_system(gram + jnp.diag(l2), rhs, alias))
+
+
+def start(design, offset, eta0, working, objective):
+    """``Start`` at eta0: the deviance, mean and weighted least-squares system there.
+
+    A caller that reads the first system itself (``jaxglm.fit`` finds aliased columns in its
+    Gram matrix) builds it here and passes it to ``irls``, which then does not build it again.
+    """
+    deviance, _, mu = objective(eta0)
+    gram, rhs, weight = linear_system(design, offset, eta0, mu, working)
+    return Start(eta0, mu, deviance, gram, rhs, weight)
 
 
 def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None, beta0=None,
-         design=None):
+         design=None, first=None):
     """Run Newton/IRLS from ``eta0``; returns the final ``LoopState``.
 
     Args:
@@ -87,9 +114,15 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
             inside the family's range) so links that can leave the range
             (identity for Poisson) still start.
         design: ``jaxglm.solvers.gram.Design(X)``, when the caller has built it already.
+        first: ``start(design, offset, eta0, working, objective)``, when the caller has built it.
+
+    Each iteration ends by building the system at the point it accepted, for the next
+    iteration; the final state's ``gram`` is thus X^T W X at the estimate (the information
+    for IRLS, the observed information for Newton), which the caller need not build again.
     """
     p = X.shape[1]
     design = Design(X) if design is None else design
+    first = start(design, offset, eta0, working, objective) if first is None else first
 
     def penalised(beta):
         eta = design.matvec(beta) + offset
@@ -98,11 +131,12 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         return eta, mu, value, valid & jnp.isfinite(value)
 
     def propose(state):
-        beta = wls_step(design, offset, state.eta, state.mu, l2, alias, working)
+        beta = wls_solve(state.gram, state.rhs, l2, alias)
         if fallback is not None:
             bad = ~jnp.all(jnp.isfinite(beta))
-            beta = lax.cond(bad, lambda: wls_step(design, offset, state.eta, state.mu, l2, alias, fallback),
-                            lambda: beta)
+            fallback_beta = lambda: wls_solve(*linear_system(design, offset, state.eta, state.mu, fallback)[:2],
+                                              l2, alias)
+            beta = lax.cond(bad, fallback_beta, lambda: beta)
         return beta
 
     def acceptable(state, value, valid):
@@ -140,13 +174,15 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         status = jnp.where(ok, jnp.where(converged, Status.CONVERGED, Status.MAX_ITER),
                            jnp.where(stuck, Status.CONVERGED, Status.NONFINITE))
         done = ~ok | converged | (n_iter >= max_iter)
+        gram, rhs, _ = linear_system(design, offset, eta, mu, working)  # for the next step
         keep = lambda new, old: jnp.where(ok, new, old)
         return LoopState(keep(beta, state.beta), keep(eta, state.eta), keep(mu, state.mu),
-                         keep(value, state.objective), n_iter, status.astype(jnp.int32), done)
+                         keep(value, state.objective), n_iter, status.astype(jnp.int32), done,
+                         keep(gram, state.gram), keep(rhs, state.rhs))
 
-    dev0, _, mu0 = objective(eta0)
     dtype = X.dtype
     beta0 = jnp.zeros(p, dtype) if beta0 is None else beta0.astype(dtype)
-    init = LoopState(beta0, eta0, mu0.astype(dtype), dev0.astype(dtype), jnp.asarray(0, jnp.int32),
-                     jnp.asarray(Status.MAX_ITER, jnp.int32), jnp.asarray(max_iter <= 0))
+    init = LoopState(beta0, first.eta, first.mu.astype(dtype), first.deviance.astype(dtype),
+                     jnp.asarray(0, jnp.int32), jnp.asarray(Status.MAX_ITER, jnp.int32),
+                     jnp.asarray(max_iter <= 0), first.gram.astype(dtype), first.rhs.astype(dtype))
     return lax.while_loop(lambda s: ~s.done, step, init)
