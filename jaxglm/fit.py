@@ -271,13 +271,16 @@ def has_constant_column(X, weights, Xt=None):
 
 
 def null_mean(family, y, weights, offset, has_intercept, max_iter, tol, has_offset):
-    """Fitted mean of R's null model: intercept only (with offset) or offset alone.
+    """Fitted mean of R's null model: intercept only (with offset) or offset alone; (n,), or ()
+    without an offset.
 
-    Without an offset the intercept-only MLE is the weighted mean of y (any link).
+    Without an offset the intercept-only MLE is the weighted mean of y (any link), and the mean
+    at offset 0 is the inverse link of 0: one value, so the null deviance's logarithms of it are
+    taken once, not once per observation (XLA computes log(broadcast(m)) as broadcast(log(m))).
     """
     mean_y = jnp.sum(weights * y) / jnp.sum(weights)
     if not has_offset:
-        return jnp.where(has_intercept, mean_y, family.link.inverse(offset))
+        return jnp.where(has_intercept, mean_y, family.link.inverse(jnp.zeros((), y.dtype)))
     ones = jnp.ones((y.shape[0], 1), y.dtype)
     working = inference.working_function(family, y, weights, "expected")
     objective = inference.deviance_objective(family, y, weights)

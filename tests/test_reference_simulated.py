@@ -364,6 +364,20 @@ def test_no_intercept_null_model_is_offset_only(case):
     assert abs(float(ours.null_deviance) - sm_res.null_deviance) > 1e-3 * sm_res.null_deviance
 
 
+@pytest.mark.parametrize("case", [pytest.param((jg.Poisson, "log"), id="Poisson-log"),
+                                  pytest.param((jg.Binomial, "logit"), id="Binomial-logit")])
+def test_no_intercept_no_offset_null_model_is_the_mean_at_zero(case):
+    """R: without a constant column and without an offset the null model's mean is g^-1(0) for
+    every observation (1 for log, 1/2 for logit); its deviance by statsmodels' family."""
+    family, y, w, _, _, _ = fitted(case)
+    X_nc = np.column_stack([X[:, 1], X[:, 2], V])
+    ours = jg.fit(X_nc, y, family, weights=w, tol=TOL)
+    assert int(ours.status) == 0
+    mu_null = np.full(N, 1.0 if isinstance(family, jg.Poisson) else 0.5)
+    sm_family = sm.families.Poisson() if isinstance(family, jg.Poisson) else sm.families.Binomial()
+    close(ours.null_deviance, sm_family.deviance(y, mu_null, var_weights=w))  # Binomial: w trials
+
+
 def test_reference_distributions_against_scipy():
     """The normal / Student-t tails and quantiles behind p_value and conf_int, small df included."""
     import jax.numpy as jnp
