@@ -7,7 +7,7 @@ Usage (one command per workload; see bench/README.md)::
     .venv/bin/python bench/bench.py B            # one shared X, 2000 Poisson responses
     .venv/bin/python bench/bench.py C            # one Poisson model, n=2,000,000, p=50
     options: --models 2000 --baseline-models 200 --dtype float64|float32 --devices 1
-             --batch-size N --repeats 3 --skip statsmodels,sklearn,glum --json out.json
+             --batch-size N --workers N --repeats 3 --skip statsmodels,sklearn,glum --json out.json
 
 Every library fits the same data at tolerances that give the same estimates;
 the check is max |coef - statsmodels coef| over the models both fitted.  The
@@ -35,6 +35,8 @@ def parse_args(argv=None):
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument("--devices", type=int, default=1, help="host devices for jaxglm (XLA_FLAGS)")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="fit_many's threads on one CPU device (default: its own, cores + 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (best is reported)")
     parser.add_argument("--skip", default="", help="comma-separated baselines to skip")
     parser.add_argument("--slow-models", type=int, default=0,
@@ -175,7 +177,7 @@ def run_many(args):
     dtype = np.dtype(args.dtype)
     Xd, Yd = X.astype(dtype), Y.astype(dtype)
     family = jg.Binomial() if logit else jg.Poisson()
-    fit = lambda: jg.fit_many(Xd, Yd, family, batch_size=args.batch_size)
+    fit = lambda: jg.fit_many(Xd, Yd, family, batch_size=args.batch_size, workers=args.workers)
     first, best, res, compile_s, cpu = time_jaxglm(fit, args.repeats)
     coef = np.asarray(res.coef, np.float64)
     status = np.bincount(np.asarray(res.status), minlength=7).tolist()
@@ -259,7 +261,14 @@ def environment(args):
                 python=platform.python_version(), jax=jax.__version__, numpy=np.__version__,
                 statsmodels=statsmodels.__version__, sklearn=sklearn.__version__, glum=glum.__version__,
                 dtype=args.dtype, devices=len(jax.devices()), workload=args.workload,
+                workers=_workers(args),
                 blas_threads_baselines=args.blas_threads or "default")
+
+
+def _workers(args):
+    """The threads fit_many fits chunks on in this run (A, A_logit, B; C is one ``fit``)."""
+    from jaxglm import batch
+    return batch._worker_count(args.workers, tuple(jax.devices())) if args.workload != "C" else 1
 
 
 def _cpu_name():

@@ -127,6 +127,7 @@ def test_per_model_weights_offset_and_family_parameter():
     (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), offset=np.ones((2, 5))), "offset must be"),
     (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), l2=np.ones(3)), "l2 must be"),
     (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), batch_size=0), "batch_size"),
+    (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), workers=0), "workers"),
     (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), solver="bfgs"), "unknown solver"),
     (dict(X=np.ones((5, 2)), Y=np.ones((3, 5)), family=jg.NegativeBinomial(alpha=np.ones(2))),
      "family parameter"),
@@ -197,3 +198,61 @@ def test_whole_data_mark_only_for_whole_data(monkeypatch, poisson_shared, whole)
         np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6)
         np.testing.assert_allclose(res.deviance[b], ref.deviance, rtol=1e-8)
         np.testing.assert_allclose(res.loglik[b], ref.llf, rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def nine_models():
+    """Nine Poisson models with one X each (chunks of 2: five chunks, the last padded); model 4
+    has a NaN response (INVALID_INPUT)."""
+    rng = np.random.default_rng(9)
+    X = np.stack([_design(rng) for _ in range(9)])
+    Y = rng.poisson(np.exp(np.einsum("bnp,p->bn", X, [0.4, 0.2, -0.3]))).astype(float)
+    Y[4, 11] = np.nan
+    return X, Y
+
+
+def test_workers_give_what_one_thread_gives(nine_models, capsys):
+    """Chunks fitted from several threads (the CPU default) equal those fitted from one thread,
+    every field bit for bit, for 2 and 4 workers (4 is more than the chunks each takes in
+    turn); the progress bar ends at every model; the clean models equal statsmodels."""
+    X, Y = nine_models
+    one = jg.fit_many(X, Y, jg.Poisson(), batch_size=2, workers=1)
+    for workers in (2, 4):
+        many = jg.fit_many(X, Y, jg.Poisson(), batch_size=2, workers=workers, progress=True)
+        for field in ("coef", "cov", "deviance", "null_deviance", "loglik", "n_iter", "status"):
+            np.testing.assert_array_equal(getattr(many, field), getattr(one, field))
+        assert "9/9" in capsys.readouterr().err
+    assert int(one.status[4]) == Status.INVALID_INPUT
+    for b in (0, 3, 8):
+        ref = sm.GLM(Y[b], X[b], family=sm.families.Poisson()).fit(tol=1e-12)
+        np.testing.assert_allclose(one.coef[b], ref.params, rtol=1e-6)
+
+
+def test_workers_compile_once_and_raise_a_worker_error(nine_models, monkeypatch):
+    """Several workers starting on a program not yet compiled compile it once (the others wait
+    for the first chunk's call), and a second call compiles nothing; an error in a worker
+    (here: staging chunk 3) is raised by ``fit_many``."""
+    from jaxglm import batch
+    X, Y = nine_models
+    X, Y = X[:, :-1], Y[:, :-1]  # shapes no other test compiles
+    for cache_clear in (batch._chunk_runner.cache_clear, jax.clear_caches):
+        cache_clear()
+    with count_compiles() as first:
+        jg.fit_many(X, Y, jg.Poisson(), batch_size=2, workers=1).coef.block_until_ready()
+    for cache_clear in (batch._chunk_runner.cache_clear, jax.clear_caches):
+        cache_clear()
+    with count_compiles() as threaded:
+        jg.fit_many(X, Y, jg.Poisson(), batch_size=2, workers=3).coef.block_until_ready()
+    assert len(threaded) == len(first) > 0
+    with count_compiles() as again:
+        jg.fit_many(X, Y, jg.Poisson(), batch_size=2, workers=3).coef.block_until_ready()
+    assert again == []
+    put = batch._Staging.put
+
+    def failing_put(self, slot, number, *args, **kwargs):
+        if number == 3:
+            raise RuntimeError("staging failed")
+        return put(self, slot, number, *args, **kwargs)
+    monkeypatch.setattr(batch._Staging, "put", failing_put)
+    with pytest.raises(RuntimeError, match="staging failed"):
+        jg.fit_many(X, Y, jg.Poisson(), batch_size=2, workers=3)
