@@ -36,13 +36,20 @@ from ._pytree import is_concrete
 from .fit import fit, fit_arrays, resolve_solver
 from .solvers.gram import Design, is_large, reads_only_transposed, shared_gram_operator
 
-# Models per chunk and device when batch_size is None, on CPU, by whether X is shared.  Measured
-# on workloads A, A' and B (n = 1000, p = 10, 2-core machine, 2026-11-23): per-model X 32/48/64/
-# 128 gave A 5,200-5,600/6,100-6,300/5,400-6,200/4,800 models/s (a chunk's designs stay in
-# cache up to ~48); shared X 32/64/96/128/256 gave B 10,700/13,100/15,000-16,400/9,800/11,500
-# (one larger W @ K product per iteration).  Small chunks also keep one slow model from holding
-# up many others.
-DEFAULT_BATCH_SIZE = {"cpu": {"per_model": 48, "shared": 96}}
+# Models per chunk and device when batch_size is None, on CPU.  A per-model X: as many models as
+# fill PER_MODEL_CHUNK_BYTES of X (at least MIN_PER_MODEL_CHUNK, at most MAX_PER_MODEL_CHUNK),
+# so that the chunks in flight (one per worker) keep their designs in cache.  Measured on workload
+# A (n = 1000, p = 10, 2-core machine, 3 workers, 2026-11-24), models/s median for 8 / 12 / 16 /
+# 24 / 32 / 48 / 64 models: float64 8,300 / 9,700 / 10,400 / 10,300 / 9,900 / 8,800 / 7,900 (A'
+# at 12-48: 8,000 / 8,100 / 7,700 / 7,600 / 7,000); float32 at 16-48: 13,500 / 15,500 / 15,900 /
+# 15,700.  1.5 MiB gives 19 models in float64, 39 in float32.  (With one thread, 2026-11-23, 48
+# was best: 6,100-6,300 against 5,200-5,600 at 32.)  A shared X: 96 models (one larger W @ K
+# product per iteration; B with 3 workers at 32 / 48 / 64 / 96: 18,500 / 19,900 / 19,500 /
+# 19,800; with one thread 32 / 64 / 96 / 128 gave 10,700 / 13,100 / 15,000-16,400 / 9,800).
+# Small chunks also keep one slow model from holding up many others.
+PER_MODEL_CHUNK_BYTES = 3 * 2**19
+MIN_PER_MODEL_CHUNK, MAX_PER_MODEL_CHUNK = 4, 512
+SHARED_X_CHUNK = 96
 DEFAULT_BATCH_SIZE_ACCELERATOR = 1024
 #: Most CPU threads ``fit_many`` runs chunks on by default (see ``_worker_count``).
 MAX_DEFAULT_WORKERS = 8
@@ -62,10 +69,11 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         weights, offset: None, (n,) shared, or (B, n) per model.
         solver, max_iter, tol, l2: as :func:`jaxglm.fit` (``l2`` shared; ``max_iter``
             defaults to 50 for IRLS/Newton, more for gradient solvers).
-        batch_size: models fitted at once (default per CPU device 48 with
-            per-model X, 96 with a shared X; 1024 per accelerator); bounds
-            memory at about the inputs plus batch_size models' working set
-            (a few copies of an (n, p) design each).
+        batch_size: models fitted at once (default per CPU device: with a
+            per-model X as many as fill 1.5 MiB of X, 19 for n = 1000, p = 10 in
+            float64; 96 with a shared X; 1024 per accelerator); bounds memory
+            at about the inputs plus ``workers`` chunks' working sets (a few
+            copies of an (n, p) design per model).
         progress: show a progress bar on stderr (tqdm's when installed).
         devices: devices to spread the models over (default all of the
             default backend's devices); each chunk is split evenly.
@@ -109,7 +117,7 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
     fam_leaves = [jnp.asarray(leaf) for leaf in fam_leaves]
     fam_batched = tuple(_family_leaf_batched(leaf, n_models) for leaf in fam_leaves)
     devices = tuple(jax.devices() if devices is None else devices)
-    chunk = _chunk_size(batch_size, n_models, devices, shared[0])
+    chunk = _chunk_size(batch_size, n_models, devices, arrays[0])
     # A small per-model X goes in laid out as X^T, and unless that is all the fit reads also as X.
     transposed = not shared[0] and not is_large(arrays[0].shape)
     run = _chunk_runner(solver, offset is not None, shared, transposed, fam_tree, fam_batched, devices)
@@ -286,15 +294,24 @@ def _family_leaf_batched(leaf, n_models):
                      f"({n_models},), got shape {leaf.shape}")
 
 
-def _chunk_size(batch_size, n_models, devices, shared_x):
-    """Models per chunk: a multiple of the device count, at most B rounded up."""
+def _chunk_size(batch_size, n_models, devices, X):
+    """Models per chunk: a multiple of the device count, at most B rounded up (``X``: the design,
+    (n, p) shared or (B, n, p), for the default on CPU)."""
     n_devices = len(devices)
     if batch_size is None:
-        cpu = DEFAULT_BATCH_SIZE.get(devices[0].platform)
-        per_device = DEFAULT_BATCH_SIZE_ACCELERATOR if cpu is None else cpu["shared" if shared_x else "per_model"]
-        batch_size = per_device * n_devices
+        batch_size = _default_chunk(devices[0].platform, X) * n_devices
     size = min(n_models, int(batch_size))
     return -(-size // n_devices) * n_devices
+
+
+def _default_chunk(platform, X):
+    """Models per chunk and device by default (see ``PER_MODEL_CHUNK_BYTES``)."""
+    if platform != "cpu":
+        return DEFAULT_BATCH_SIZE_ACCELERATOR
+    if X.ndim == 2:
+        return SHARED_X_CHUNK
+    per_model = X.shape[1] * X.shape[2] * X.dtype.itemsize
+    return int(np.clip(PER_MODEL_CHUNK_BYTES // per_model, MIN_PER_MODEL_CHUNK, MAX_PER_MODEL_CHUNK))
 
 
 class _Staging:
