@@ -52,12 +52,20 @@ class Family:
         default_link: the canonical link's name (R's default).
         scale_fixed: True when the dispersion is 1 (Binomial, Poisson, NB).
         has_density: False when the log-likelihood is a quasi-likelihood.
+        loglik_from_deviance: True when ``loglik(y, mu, w, s)`` equals
+            ``saturated_loglik(y, w, s) - w unit_deviance(y, mu) / (2 s)``, the
+            deviance being twice the log-likelihood ratio to the saturated
+            model (every built-in family): a fit's log-likelihood then comes
+            from its deviance, without the density at mu.  False (the
+            default) for a user's family, whose deviance may leave out terms
+            free of mu.
     """
 
     name = "family"
     default_link = "identity"
     scale_fixed = False
     has_density = True
+    loglik_from_deviance = False
     #: Internal: set (on a copy, by ``with_whole_data``) once the host has checked that every
     #: ``table_arguments`` entry is a whole number in the tables' range; a static part of the
     #: pytree, so the fit compiles the table lookups alone (see ``jaxglm._special``).
@@ -81,6 +89,11 @@ class Family:
         """``unit_deviance(y, link.inverse(eta))``; a family may override it with a cheaper
         form for a link (the solvers evaluate it at every iteration)."""
         return self.unit_deviance(y, self.link.inverse(eta))
+
+    def saturated_loglik(self, y, weight, scale):
+        """``loglik(y, y, weight, scale)``: the saturated model's log-likelihood terms (a family
+        may override it with table lookups for whole data)."""
+        return self.loglik(y, y, weight, scale)
 
     def loglik_kernel(self, y, mu, weight, scale):
         """``loglik`` up to terms free of mu (the kernel of the likelihood): every derivative
@@ -182,6 +195,7 @@ class Gaussian(Family):
 
     name = "gaussian"
     default_link = "identity"
+    loglik_from_deviance = True
 
     def loglik(self, y, mu, weight, scale):
         return -0.5 * (weight * (y - mu) ** 2 / scale + jnp.log(2 * jnp.pi * scale / weight))
@@ -207,12 +221,19 @@ class Binomial(Family):
     name = "binomial"
     default_link = "logit"
     scale_fixed = True
+    loglik_from_deviance = True
 
     def loglik(self, y, mu, weight, scale):
+        return self._log_choose(y, weight) + self.loglik_kernel(y, mu, weight, scale)
+
+    def saturated_loglik(self, y, weight, scale):
+        return self._log_choose(y, weight) + weight * self._saturated(y) / scale
+
+    def _log_choose(self, y, weight):
+        """log C(m, m y) for m = weight trials."""
         whole = self.whole_data
-        log_choose = (log_factorial(weight, whole) - log_factorial(weight * y, whole)
-                      - log_factorial(weight * (1 - y), whole))
-        return log_choose + self.loglik_kernel(y, mu, weight, scale)
+        return (log_factorial(weight, whole) - log_factorial(weight * y, whole)
+                - log_factorial(weight * (1 - y), whole))
 
     def loglik_kernel(self, y, mu, weight, scale):
         return weight * (xlogy(y, mu) + xlog1py(1 - y, -mu)) / scale
@@ -258,9 +279,14 @@ class Poisson(Family):
     name = "poisson"
     default_link = "log"
     scale_fixed = True
+    loglik_from_deviance = True
 
     def loglik(self, y, mu, weight, scale):
         return weight * (xlogy(y, mu) - mu - log_factorial(y, self.whole_data)) / scale
+
+    def saturated_loglik(self, y, weight, scale):
+        whole = self.whole_data
+        return weight * (xlogx(y, whole) - y - log_factorial(y, whole)) / scale
 
     def loglik_kernel(self, y, mu, weight, scale):
         return weight * (xlogy(y, mu) - mu) / scale
@@ -295,6 +321,7 @@ class Gamma(Family):
 
     name = "Gamma"
     default_link = "inverse"
+    loglik_from_deviance = True
 
     def loglik(self, y, mu, weight, scale):
         nu = 1.0 / scale
@@ -321,6 +348,7 @@ class InverseGaussian(Family):
 
     name = "inverse.gaussian"
     default_link = "inverse_squared"
+    loglik_from_deviance = True
 
     def loglik(self, y, mu, weight, scale):
         return weight * (-0.5 * jnp.log(2 * jnp.pi * scale * y**3) - (y - mu) ** 2 / (2 * scale * y * mu**2))
@@ -351,6 +379,7 @@ class NegativeBinomial(Family):
     name = "Negative Binomial"
     default_link = "log"
     scale_fixed = True
+    loglik_from_deviance = True
 
     def __init__(self, alpha=1.0, link=None):
         super().__init__(link)

@@ -140,12 +140,37 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     # Derivatives of beta by the implicit function theorem (jaxglm.implicit), not through the loop.
     state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias) if differentiable else loop()
     status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
-    # The loop's last Gram matrix is the information at the estimate; a differentiable fit builds
-    # it again from the differentiable estimate (the loop's carries no derivative).
-    information = getattr(state, "gram", None) if not differentiable else None
+    # The loop's last Gram matrix is the information at the estimate, and its eta, mu and deviance
+    # are those at the estimate; a differentiable fit computes them again from the differentiable
+    # estimate (the loop's carry no derivative), and so does a float32 one, which polishes it.
+    information = fitted = None
+    if not differentiable and not is_gradient_solver(solver):
+        information = state.gram
+        fitted = None if polishes(X.dtype) else loop_fitted(state, family, X, y, weights, offset)
     result = assemble(X, y, family, weights, offset, l2, alias, state.beta, state.n_iter, status, kind=kind,
-                      max_iter=max_iter, tol=tol, has_offset=has_offset, design=design, information=information)
+                      max_iter=max_iter, tol=tol, has_offset=has_offset, design=design,
+                      information=information, fitted=fitted)
     return implicit.flag_unconverged(result) if differentiable else result
+
+
+def loop_fitted(state, family, X, y, weights, offset):
+    """(eta, mu, deviance) at ``state.beta``: the IRLS loop's own, or (``cond_any``: only for a
+    batch with such a model) computed afresh where the loop accepted no step, whose eta, mu and
+    deviance are still those of the start point eta0."""
+    leaves, tree = jax.tree_util.tree_flatten(family)
+
+    def afresh(X, y, weights, offset, beta, eta, mu, deviance, *leaves):
+        fam = jax.tree_util.tree_unflatten(tree, leaves)
+        eta = X @ beta + offset
+        mu = fam.link.inverse(eta)
+        return eta, mu, jnp.sum(jnp.where(weights > 0, weights * fam.unit_deviance(y, mu), 0.0))
+
+    def kept(X, y, weights, offset, beta, eta, mu, deviance, *leaves):
+        return eta, mu, deviance
+
+    leaves = [jnp.asarray(leaf) for leaf in leaves]
+    return cond_any(~state.accepted, afresh, kept, X, y, weights, offset, state.beta, state.eta, state.mu,
+                    state.deviance, *leaves)
 
 
 def start_point(family, X, y, weights, offset, alias):
@@ -292,19 +317,23 @@ def null_mean(family, y, weights, offset, has_intercept, max_iter, tol, has_offs
 
 
 def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, kind, max_iter, tol,
-             has_offset=True, design=None, information=None):
+             has_offset=True, design=None, information=None, fitted=None):
     """Every field of ``GLMResult`` at the estimate ``beta`` (``design``: ``Design(X)`` if built;
-    ``information``: X^T W X with the ``kind`` weights at ``beta`` when the caller has it)."""
+    ``information``: X^T W X with the ``kind`` weights at ``beta`` and ``fitted``: (eta, mu,
+    deviance) at ``beta``, when the caller has them)."""
     design = Design(X) if design is None else design
     dtype = X.dtype
-    eta = design.matvec(beta) + offset
-    mu = family.link.inverse(eta)
+    if fitted is None:
+        eta = design.matvec(beta) + offset
+        mu = family.link.inverse(eta)
+    else:
+        eta, mu, fitted_deviance = fitted
     used = weights > 0
     nobs = jnp.sum(used).astype(dtype)
     rank = (X.shape[1] - jnp.sum(alias)).astype(dtype)
     df_resid = nobs - rank
 
-    score, info_weight = inference.working_function(family, y, weights, kind)(eta)
+    score, info_weight = inference.working_function(family, y, weights, kind)(eta, mu)
     gram = design.gram(info_weight) if information is None else information
     information, gradient = masked_system(gram + jnp.diag(l2), design.rmatvec(score) - l2 * beta, alias)
     inv_information = solve_spd(information, jnp.eye(information.shape[-1], dtype=dtype))
@@ -317,7 +346,10 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
         eta = design.matvec(beta) + offset
         mu = family.link.inverse(eta)
 
-    deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, mu), 0.0))
+    if fitted is None:
+        deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, mu), 0.0))
+    else:
+        deviance = fitted_deviance
     pearson = jnp.sum(jnp.where(used, weights * (y - mu) ** 2 / family.variance(mu), 0.0))
     scale = jnp.ones((), dtype) if family.scale_fixed else pearson / df_resid
     nan_aliased = alias[:, None] | alias[None, :]

@@ -78,10 +78,19 @@ def pearson_chi2(family, y, mu, weight):
 
 
 def r_loglik(family, y, mu, weight, deviance, nobs):
-    """R's ``logLik.glm``: sum of log densities at R's dispersion; NaN without a density."""
+    """R's ``logLik.glm``: sum of log densities at R's dispersion; NaN without a density.
+
+    For a family whose deviance is twice the log-likelihood ratio to the saturated model
+    (``Family.loglik_from_deviance``) this is sum(saturated_loglik) - deviance / (2 scale):
+    the density at mu (a logarithm per observation) is not evaluated again.
+    """
     scale = family.loglik_scale(deviance, weight, nobs)
-    terms = family.loglik(y, mu, jnp.where(weight > 0, weight, 1.0), scale)
-    value = jnp.sum(jnp.where(weight > 0, terms, 0.0))
+    safe_weight = jnp.where(weight > 0, weight, 1.0)
+    if family.loglik_from_deviance:
+        saturated = family.saturated_loglik(y, safe_weight, scale)
+        value = jnp.sum(jnp.where(weight > 0, saturated, 0.0)) - deviance / (2 * scale)
+    else:
+        value = jnp.sum(jnp.where(weight > 0, family.loglik(y, mu, safe_weight, scale), 0.0))
     return value if family.has_density else jnp.full_like(value, jnp.nan)
 
 

@@ -159,6 +159,46 @@ def test_deviance_identity(family):
     assert np.all(np.asarray(rhs) >= -1e-12) and np.all(np.isfinite(np.asarray(rhs)))
 
 
+@pytest.mark.parametrize("family", FAMILY_CASES)
+def test_loglik_from_deviance(family):
+    """``saturated_loglik(y)`` is ``loglik(y, y)`` (Poisson and Binomial compute it by their own
+    formula); every family with a density declares ``loglik_from_deviance``, and R's
+    log-likelihood computed from the deviance equals the sum of the densities at mu, at the
+    scale R uses (the dispersion estimate for Gaussian, Gamma, inverse Gaussian)."""
+    y, mu, w = grid(family, interior=not family.has_density)
+    phi = phi_for(family)
+    np.testing.assert_allclose(family.saturated_loglik(y, w, phi), family.loglik(y, y, w, phi), rtol=1e-12,
+                               atol=1e-12)
+    if not family.has_density:
+        return
+    assert family.loglik_from_deviance
+    deviance = jnp.sum(w * family.unit_deviance(y, mu))
+    nobs = jnp.asarray(float(y.size))
+    scale = family.loglik_scale(deviance, w, nobs)
+    direct = jnp.sum(family.loglik(y, mu, w, scale))
+    np.testing.assert_allclose(inference.r_loglik(family, y, mu, w, deviance, nobs), direct, rtol=1e-11)
+
+
+def test_user_family_loglik_from_its_density():
+    """A user's family (``loglik_from_deviance`` False by default) whose deviance leaves out a
+    term free of mu still gets the sum of its densities as its log-likelihood."""
+    class Counts(jg.Family):
+        scale_fixed = True
+        default_link = "log"
+        loglik = jg.Poisson.loglik
+        variance = jg.Poisson.variance
+
+        def unit_deviance(self, y, mu):
+            return 2 * (mu - jax.scipy.special.xlogy(y, mu))  # no saturated term
+    family = Counts()
+    assert not family.loglik_from_deviance
+    y, mu, w = grid(jg.Poisson())
+    deviance = jnp.sum(w * family.unit_deviance(y, mu))
+    direct = jnp.sum(family.loglik(y, mu, w, 1.0))
+    np.testing.assert_allclose(inference.r_loglik(family, y, mu, w, deviance, jnp.asarray(48.0)), direct,
+                               rtol=1e-12)
+
+
 def _scipy_binomial(y, mu, w, phi, family):
     return stats.binom.logpmf(np.round(w * y), w, mu)
 
@@ -368,6 +408,8 @@ def test_whole_data_mark_gives_the_same_values_without_the_fallback(family):
     mu = jnp.asarray(np.resize(np.array([0.2, 0.45, 0.7, 0.9]), y.size))
     args = (jnp.asarray(y), mu, jnp.asarray(w), 1.0)
     np.testing.assert_array_equal(marked.loglik(*args), family.loglik(*args))
+    np.testing.assert_allclose(marked.saturated_loglik(args[0], args[2], 1.0),
+                               family.loglik(args[0], args[0], args[2], 1.0), rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(marked.unit_deviance(*args[:2]), family.unit_deviance(*args[:2]))
     np.testing.assert_allclose(marked.loglik(*args), SCIPY_LOGPDF[type(family)](y, np.asarray(mu), w, 1.0, family),
                                rtol=1e-10, atol=1e-12)

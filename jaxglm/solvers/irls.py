@@ -49,6 +49,9 @@ class LoopState(NamedTuple):
     gram: jax.Array      # (p, p) X^T W X at eta: the next step's Hessian, and at the end the
                          # information at the estimate
     rhs: jax.Array       # (p,) X^T (W (eta - offset) + score) at eta
+    deviance: jax.Array  # () the deviance at eta (objective less the penalty)
+    accepted: jax.Array  # () bool: a step was accepted, so eta = X beta + offset (before the
+                         # first, eta, mu, deviance and gram are those of the start, eta0)
 
 
 class Start(NamedTuple):
@@ -128,7 +131,7 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         eta = design.matvec(beta) + offset
         dev, valid, mu = objective(eta)
         value = dev + jnp.sum(l2 * beta**2)
-        return eta, mu, value, valid & jnp.isfinite(value)
+        return eta, mu, dev, value, valid & jnp.isfinite(value)
 
     def propose(state):
         beta = wls_solve(state.gram, state.rhs, l2, alias)
@@ -145,10 +148,8 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         return valid & (first | (value <= state.objective + slack))
 
     def halve(state, beta_new):
-        eta, mu, value, valid = penalised(beta_new)
-
         def cond(carry):
-            k, _, _, _, value, valid = carry
+            k, _, _, _, _, value, valid = carry
             return (k < MAX_HALVINGS) & ~acceptable(state, value, valid)
 
         def body(carry):
@@ -156,8 +157,9 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
             beta = 0.5 * (beta + state.beta)
             return (k + 1, beta) + penalised(beta)
 
-        _, beta, eta, mu, value, valid = lax.while_loop(cond, body, (0, beta_new, eta, mu, value, valid))
-        return beta, eta, mu, value, acceptable(state, value, valid), valid
+        carry = lax.while_loop(cond, body, (0, beta_new) + penalised(beta_new))
+        _, beta, eta, mu, dev, value, valid = carry
+        return beta, eta, mu, dev, value, acceptable(state, value, valid), valid
 
     def step(state):
         beta_new = propose(state)
@@ -165,7 +167,7 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         # "no change, converged": the loop stops with NONFINITE at the last good beta.
         finite = jnp.all(jnp.isfinite(beta_new))
         beta_new = jnp.where(finite, beta_new, state.beta)
-        beta, eta, mu, value, ok, valid = halve(state, beta_new)
+        beta, eta, mu, dev, value, ok, valid = halve(state, beta_new)
         ok = ok & finite
         n_iter = state.n_iter + 1
         converged = ok & (jnp.abs(value - state.objective) / (jnp.abs(value) + 0.1) < tol)
@@ -178,11 +180,13 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         keep = lambda new, old: jnp.where(ok, new, old)
         return LoopState(keep(beta, state.beta), keep(eta, state.eta), keep(mu, state.mu),
                          keep(value, state.objective), n_iter, status.astype(jnp.int32), done,
-                         keep(gram, state.gram), keep(rhs, state.rhs))
+                         keep(gram, state.gram), keep(rhs, state.rhs), keep(dev, state.deviance),
+                         state.accepted | ok)
 
     dtype = X.dtype
     beta0 = jnp.zeros(p, dtype) if beta0 is None else beta0.astype(dtype)
     init = LoopState(beta0, first.eta, first.mu.astype(dtype), first.deviance.astype(dtype),
                      jnp.asarray(0, jnp.int32), jnp.asarray(Status.MAX_ITER, jnp.int32),
-                     jnp.asarray(max_iter <= 0), first.gram.astype(dtype), first.rhs.astype(dtype))
+                     jnp.asarray(max_iter <= 0), first.gram.astype(dtype), first.rhs.astype(dtype),
+                     first.deviance.astype(dtype), jnp.asarray(False))
     return lax.while_loop(lambda s: ~s.done, step, init)
