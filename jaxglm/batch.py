@@ -77,13 +77,14 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         progress: show a progress bar on stderr (tqdm's when installed).
         devices: devices to spread the models over (default all of the
             default backend's devices); each chunk is split evenly.
-        workers: on one CPU device, the threads that each fit a chunk at a
-            time (default one more than the CPU cores this process may use, at
-            most ``MAX_DEFAULT_WORKERS``).  XLA:CPU runs a program's loop and its
-            single-threaded kernels (the batched Gram products) on the thread
-            that called it, so chunks fitted from several threads keep every core
-            busy; memory grows to about ``workers`` chunks' working sets.  Elsewhere
-            (accelerators, several devices) one thread dispatches the chunks.
+        workers: with one device, the threads that each fit a chunk at a
+            time (default on a CPU one more than the cores this process may
+            use, at most ``MAX_DEFAULT_WORKERS``; on an accelerator 1).  XLA:CPU
+            runs a program's loop and its single-threaded kernels (the batched
+            Gram products) on the thread that called it, so chunks fitted from
+            several threads keep every core busy; memory grows to about
+            ``workers`` chunks' working sets.  With several devices one thread
+            dispatches the chunks.
 
     Returns:
         ``GLMResult`` whose fields have a leading axis B.  Never raises for a
@@ -166,8 +167,8 @@ def _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers):
 
     Each worker stages a chunk in its own buffers, runs it and waits for it, so at most
     ``n_workers`` chunks are in flight.  The first chunk's call compiles the program; the
-    other workers start once it has (one compilation, not one per thread).  An exception in
-    a worker is raised here once all have stopped.
+    other workers start once it has (one compilation, not one per thread).  After an exception
+    in a worker the others stop at their next chunk, and it is raised here.
     """
     pieces = [None] * n_chunks
     compiled = threading.Event()
@@ -181,6 +182,8 @@ def _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers):
             for number in range(first, n_chunks, n_workers):
                 if number != 0:
                     compiled.wait()
+                if errors:
+                    return
                 try:
                     piece = fit_chunk(staging, number)
                 finally:
@@ -206,8 +209,9 @@ def _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers):
 
 
 def _worker_count(workers, devices):
-    """Threads to fit chunks on: ``workers`` if given; on one CPU device the cores this process
-    may use (at most ``MAX_DEFAULT_WORKERS``); otherwise 1."""
+    """Threads to fit chunks on: ``workers`` if given (1 with several devices); by default on one
+    CPU device one more than the cores this process may use (at most ``MAX_DEFAULT_WORKERS``),
+    otherwise 1."""
     if workers is not None:
         return int(workers) if len(devices) == 1 else 1
     if len(devices) != 1 or devices[0].platform != "cpu":

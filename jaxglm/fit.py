@@ -143,13 +143,13 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     # The loop's last Gram matrix is the information at the estimate, and its eta, mu and deviance
     # are those at the estimate; a differentiable fit computes them again from the differentiable
     # estimate (the loop's carry no derivative), and so does a float32 one, which polishes it.
-    information = fitted = None
+    info_gram = fitted = None
     if not differentiable and not is_gradient_solver(solver):
-        information = state.gram
+        info_gram = state.gram
         fitted = None if polishes(X.dtype) else loop_fitted(state, family, X, y, weights, offset)
     result = assemble(X, y, family, weights, offset, l2, alias, state.beta, state.n_iter, status, kind=kind,
                       max_iter=max_iter, tol=tol, has_offset=has_offset, design=design,
-                      information=information, fitted=fitted)
+                      info_gram=info_gram, fitted=fitted)
     return implicit.flag_unconverged(result) if differentiable else result
 
 
@@ -163,7 +163,7 @@ def loop_fitted(state, family, X, y, weights, offset):
         fam = jax.tree_util.tree_unflatten(tree, leaves)
         eta = X @ beta + offset
         mu = fam.link.inverse(eta)
-        return eta, mu, jnp.sum(jnp.where(weights > 0, weights * fam.unit_deviance(y, mu), 0.0))
+        return eta, mu, total_deviance(fam, y, mu, weights)
 
     def kept(X, y, weights, offset, beta, eta, mu, deviance, *leaves):
         return eta, mu, deviance
@@ -317,9 +317,9 @@ def null_mean(family, y, weights, offset, has_intercept, max_iter, tol, has_offs
 
 
 def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, kind, max_iter, tol,
-             has_offset=True, design=None, information=None, fitted=None):
+             has_offset=True, design=None, info_gram=None, fitted=None):
     """Every field of ``GLMResult`` at the estimate ``beta`` (``design``: ``Design(X)`` if built;
-    ``information``: X^T W X with the ``kind`` weights at ``beta`` and ``fitted``: (eta, mu,
+    ``info_gram``: X^T W X with the ``kind`` weights at ``beta`` and ``fitted``: (eta, mu,
     deviance) at ``beta``, when the caller has them)."""
     design = Design(X) if design is None else design
     dtype = X.dtype
@@ -334,7 +334,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     df_resid = nobs - rank
 
     score, info_weight = inference.working_function(family, y, weights, kind)(eta, mu)
-    gram = design.gram(info_weight) if information is None else information
+    gram = design.gram(info_weight) if info_gram is None else info_gram
     information, gradient = masked_system(gram + jnp.diag(l2), design.rmatvec(score) - l2 * beta, alias)
     inv_information = solve_spd(information, jnp.eye(information.shape[-1], dtype=dtype))
     newton_step = inv_information @ gradient
@@ -346,10 +346,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
         eta = design.matvec(beta) + offset
         mu = family.link.inverse(eta)
 
-    if fitted is None:
-        deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, mu), 0.0))
-    else:
-        deviance = fitted_deviance
+    deviance = total_deviance(family, y, mu, weights) if fitted is None else fitted_deviance
     pearson = jnp.sum(jnp.where(used, weights * (y - mu) ** 2 / family.variance(mu), 0.0))
     scale = jnp.ones((), dtype) if family.scale_fixed else pearson / df_resid
     nan_aliased = alias[:, None] | alias[None, :]
@@ -362,7 +359,7 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
     aic, bic = inference.information_criteria(loglik, n_params, nobs)
     intercept = has_constant_column(X, weights, Xt=design.Xt)
     null_mu = null_mean(family, y, weights, offset, intercept, max_iter, tol, has_offset)
-    null_deviance = jnp.sum(jnp.where(used, weights * family.unit_deviance(y, null_mu), 0.0))
+    null_deviance = total_deviance(family, y, null_mu, weights)
 
     status = refine_status(family, status, mu, used, alias, singular, X, y=y, Xt=design.Xt,
                            stationary=is_stationary(decrement, deviance, tol))
@@ -373,6 +370,11 @@ def assemble(X, y, family, weights, offset, l2, alias, beta, n_iter, status, *, 
         aic=aic, bic=bic, nobs=nobs, df_resid=df_resid, df_model=rank - intercept.astype(dtype),
         n_iter=n_iter, converged=converged, status=status.astype(jnp.int32), aliased=alias,
         family=family)
+
+
+def total_deviance(family, y, mu, weights):
+    """sum(weights * d(y, mu)) over the observations with weight > 0 (mu: (n,) or one value)."""
+    return jnp.sum(jnp.where(weights > 0, weights * family.unit_deviance(y, mu), 0.0))
 
 
 def polishes(dtype):

@@ -143,9 +143,9 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         return beta
 
     def acceptable(state, value, valid):
-        first = state.n_iter == 0
+        first_step = state.n_iter == 0
         slack = tol * (jnp.abs(state.objective) + 0.1)
-        return valid & (first | (value <= state.objective + slack))
+        return valid & (first_step | (value <= state.objective + slack))
 
     def halve(state, beta_new):
         def cond(carry):
