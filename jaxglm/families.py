@@ -58,7 +58,9 @@ class Family:
             model (every built-in family): a fit's log-likelihood then comes
             from its deviance, without the density at mu.  False (the
             default) for a user's family, whose deviance may leave out terms
-            free of mu.
+            free of mu; a subclass of a built-in family that changes
+            ``loglik`` or ``unit_deviance`` should set it False unless the
+            identity still holds.
     """
 
     name = "family"
