@@ -73,7 +73,9 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
             per-model X as many as fill 1.5 MiB of X, 19 for n = 1000, p = 10 in
             float64; 96 with a shared X; 1024 per accelerator); bounds memory
             at about the inputs plus ``workers`` chunks' working sets (a few
-            copies of an (n, p) design per model).
+            copies of an (n, p) design per model).  The chunk's shape is what
+            compiles: a call with fewer models than a chunk compiles a smaller
+            one, so warm up on as many models as a chunk holds, or on all.
         progress: show a progress bar on stderr (tqdm's when installed).
         devices: devices to spread the models over (default all of the
             default backend's devices); each chunk is split evenly.
