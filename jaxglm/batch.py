@@ -170,7 +170,8 @@ def _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers):
     Each worker stages a chunk in its own buffers, runs it and waits for it, so at most
     ``n_workers`` chunks are in flight.  The first chunk's call compiles the program; the
     other workers start once it has (one compilation, not one per thread).  After an exception
-    in a worker the others stop at their next chunk, and it is raised here.
+    in a worker the others stop at their next chunk, and it is raised here; so do they when this
+    thread is interrupted (KeyboardInterrupt) while it waits.
     """
     pieces = [None] * n_chunks
     compiled = threading.Event()
@@ -203,8 +204,12 @@ def _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers):
     threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(n_workers)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException as interrupt:  # KeyboardInterrupt: the workers stop at their next chunk
+        errors.append(interrupt)
+        raise
     if errors:
         raise errors[0]
     return pieces
