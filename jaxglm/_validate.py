@@ -62,8 +62,8 @@ def prepare(X, y, weights, offset, l2):
 def input_is_valid(family, X, y, weights, offset, l2, Xt=None):
     """Traceable: True when all inputs are finite, weights >= 0 (not all 0), y is in
     range, l2 >= 0 and the family's parameters are valid (see ``family_is_valid``).
-    X may be given in any layout (X^T too): only whether its entries are finite matters.
-    ``Xt``: X^T laid out in memory, when the caller has it (then X is read through it)."""
+    ``Xt``: X^T laid out in memory, when the caller has it (then X's finiteness is read
+    through it, see ``x_is_finite``)."""
     per_obs = (jnp.isfinite(y) & jnp.isfinite(weights) & jnp.isfinite(offset) & (weights >= 0)
                & (family.valid_y(y) | (weights == 0)))
     return (x_is_finite(X, Xt, y) & all_true(per_obs) & any_true(weights > 0)

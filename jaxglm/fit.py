@@ -116,7 +116,7 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
     (``fit_many`` on concrete arrays): same values, ~0.1 s less to trace and compile.
     """
     design = Design(X) if design is None else design  # every product with X, in its fast layout
-    valid_input = input_is_valid(family, design.stored, y, weights, offset, l2, Xt=design.Xt)
+    valid_input = input_is_valid(family, X, y, weights, offset, l2, Xt=design.Xt)
     tol = effective_tol(tol, X.dtype)
     loop_max_iter = jnp.where(valid_input, max_iter, 0)
     if is_gradient_solver(solver):

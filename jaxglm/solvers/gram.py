@@ -52,12 +52,10 @@ class Design:
     ``gram(weight)`` = X^T diag(weight) X (p, p).  ``Xt`` is X^T for a small X, else None.
     ``gram`` may be given (``shared_gram_operator`` for a shared X), and so may ``Xt``, the
     same X^T already laid out in memory (``fit_many`` copies it so on the host); with X None,
-    X is ``Xt.T``.  ``stored`` is the array given (X, or X^T alone), for whole-array checks
-    that should read it as laid out.  The Gram
-    matrix is (X^T * weight) @ X, both operands row-major: in float64 XNNPACK's kernel for that
-    form is about twice as fast as for (X^T * weight) @ (X^T)^T.  In float32 it is the other
-    way round (n = 1000, p = 10, batches of 48: 6.2 against 8.4 us per model), so a float32
-    Gram matrix is (X^T * weight) @ (X^T)^T and reads X^T alone.
+    X is ``Xt.T``.  The Gram matrix is (X^T * weight) @ X, both operands row-major: in float64
+    XNNPACK's kernel for that form is about twice as fast as for (X^T * weight) @ (X^T)^T.  In
+    float32 it is the other way round (n = 1000, p = 10, batches of 48: 6.2 against 8.4 us per
+    model), so a float32 Gram matrix is (X^T * weight) @ (X^T)^T and reads X^T alone.
 
     Example::
 
@@ -69,7 +67,6 @@ class Design:
 
     def __init__(self, X, gram=None, Xt=None):
         # X None: the caller has X^T alone (``fit_many``'s float32 staging); X is its transpose.
-        self.stored = Xt if X is None else X
         self.X = Xt.T if X is None else X
         self.large = is_large(self.X.shape)
         self.Xt = None if self.large else (self.X.T if Xt is None else Xt)
