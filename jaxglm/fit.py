@@ -259,9 +259,7 @@ def start_aliased(gram, weight, X, weights):
     used = weights > 0
     low = jnp.min(jnp.where(used, weight, jnp.inf))
     high = jnp.max(jnp.where(used, weight, 0.0))
-    corr, _ = unit_diagonal(gram)
-    pivots = jnp.diagonal(jnp.linalg.cholesky(corr)) ** 2
-    clear = (low > 0) & jnp.all(pivots >= alias_threshold(gram.dtype) * (high / low))
+    clear = (low > 0) & jnp.all(squared_pivots(gram) >= alias_threshold(gram.dtype) * (high / low))
     none_aliased = lambda X, weights: jnp.zeros(X.shape[1], bool)
     return cond_any(~clear, aliased_columns, none_aliased, X, weights)
 
@@ -489,7 +487,15 @@ def loses_rank(gram, alias):
     ones up to the first column that loses rank, where both tests first agree it is below 1000
     machine epsilons (a failed factorisation is NaN: lost).  A column all zero is lost too.
     """
+    return ~jnp.all(squared_pivots(gram, alias) >= alias_threshold(gram.dtype))
+
+
+def squared_pivots(gram, alias=None):
+    """(p,) squared Cholesky pivots of ``gram`` scaled to unit diagonal (``unit_diagonal``), the
+    ``alias`` rows and columns replaced by the identity: column j's squared residual on the
+    earlier columns, up to the first that loses rank (NaN from there when the factorisation
+    fails)."""
     corr, diag = unit_diagonal(gram)
-    corr, _ = masked_system(corr, diag, alias)
-    pivots = jnp.diagonal(jnp.linalg.cholesky(corr)) ** 2
-    return ~jnp.all(pivots >= alias_threshold(gram.dtype))
+    if alias is not None:
+        corr, _ = masked_system(corr, diag, alias)
+    return jnp.diagonal(jnp.linalg.cholesky(corr)) ** 2
