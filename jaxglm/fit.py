@@ -135,8 +135,10 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
         first = start(design, offset, eta0, working, objective)
         alias = start_aliased(first.gram, first.weight, X, weights)
         beta0 = start_point(family, X, y, weights, offset, alias)
+        # Only fit_many's fits (not differentiable) read the loop's final Gram matrix (see below).
         loop = lambda: irls(X, offset, eta0, l2, alias, working, objective, max_iter=loop_max_iter, tol=tol,
-                            fallback=fallback, beta0=beta0, design=design, first=first)
+                            fallback=fallback, beta0=beta0, design=design, first=first,
+                            final_system=not differentiable)
     # Derivatives of beta by the implicit function theorem (jaxglm.implicit), not through the loop.
     state = implicit.glm_solution(loop, family, X, y, weights, offset, l2, alias) if differentiable else loop()
     status = jnp.where(valid_input, state.status, Status.INVALID_INPUT)
@@ -309,7 +311,8 @@ def null_mean(family, y, weights, offset, has_intercept, max_iter, tol, has_offs
     objective = inference.deviance_objective(family, y, weights)
     eta0 = family.link.link(family.init_mu(y, weights))
     no_l2, no_alias = jnp.zeros(1, y.dtype), jnp.zeros(1, bool)
-    loop = lambda: irls(ones, offset, eta0, no_l2, no_alias, working, objective, max_iter=max_iter, tol=tol)
+    loop = lambda: irls(ones, offset, eta0, no_l2, no_alias, working, objective, max_iter=max_iter, tol=tol,
+                        final_system=False)
     state = implicit.glm_solution(loop, family, ones, y, weights, offset, no_l2, no_alias)
     return jnp.where(has_intercept, family.link.inverse(state.eta), family.link.inverse(offset))
 

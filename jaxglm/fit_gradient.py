@@ -73,7 +73,7 @@ def gradient_fit(X, y, family, weights, offset, l2, alias, *, max_iter, tol, opt
     objective = inference.deviance_objective(family, y, weights)
     eta0 = family.link.link(family.init_mu(y, weights))
     start = irls(X, offset, eta0, l2, alias, working, objective, max_iter=jnp.minimum(max_iter, 1), tol=tol,
-                 beta0=beta0)
+                 beta0=beta0, final_system=False)
     total = jnp.sum(weights)
 
     def fun(beta):

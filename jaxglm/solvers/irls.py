@@ -101,7 +101,7 @@ def start(design, offset, eta0, working, objective):
 
 
 def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallback=None, beta0=None,
-         design=None, first=None):
+         design=None, first=None, final_system=True):
     """Run Newton/IRLS from ``eta0``; returns the final ``LoopState``.
 
     Args:
@@ -118,10 +118,13 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
             (identity for Poisson) still start.
         design: ``jaxglm.solvers.gram.Design(X)``, when the caller has built it already.
         first: ``start(design, offset, eta0, working, objective)``, when the caller has built it.
+        final_system: False for a caller that never reads the final state's ``gram`` and ``rhs``.
 
     Each iteration ends by building the system at the point it accepted, for the next
     iteration; the final state's ``gram`` is thus X^T W X at the estimate (the information
     for IRLS, the observed information for Newton), which the caller need not build again.
+    With ``final_system=False`` the last iteration skips it (``lax.cond`` on ``done``: a real
+    branch for one fit, both sides under ``vmap``), one Gram matrix fewer per fit.
     """
     p = X.shape[1]
     design = Design(X) if design is None else design
@@ -176,7 +179,11 @@ def irls(X, offset, eta0, l2, alias, working, objective, *, max_iter, tol, fallb
         status = jnp.where(ok, jnp.where(converged, Status.CONVERGED, Status.MAX_ITER),
                            jnp.where(stuck, Status.CONVERGED, Status.NONFINITE))
         done = ~ok | converged | (n_iter >= max_iter)
-        gram, rhs, _ = linear_system(design, offset, eta, mu, working)  # for the next step
+        next_system = lambda: linear_system(design, offset, eta, mu, working)[:2]  # for the next step
+        if final_system:
+            gram, rhs = next_system()
+        else:
+            gram, rhs = lax.cond(done, lambda: (state.gram, state.rhs), next_system)
         keep = lambda new, old: jnp.where(ok, new, old)
         return LoopState(keep(beta, state.beta), keep(eta, state.eta), keep(mu, state.mu),
                          keep(value, state.objective), n_iter, status.astype(jnp.int32), done,
