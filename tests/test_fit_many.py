@@ -13,6 +13,7 @@ import statsmodels.api as sm
 
 import jaxglm as jg
 from compile_counter import count_compiles
+from jaxglm import batch
 from jaxglm.status import Status
 
 
@@ -148,13 +149,27 @@ def test_staging_buffers_reused_across_many_chunks():
     X = np.stack([_design(rng) for _ in range(9)])
     Y = rng.poisson(np.exp(np.einsum("bnp,p->bn", X, [0.4, 0.2, -0.3]))).astype(float)
     X_before, Y_before = X.copy(), Y.copy()
-    res = jg.fit_many(X, Y, jg.Poisson(), batch_size=2)
-    for b in range(9):
-        alone = jg.fit(X[b], Y[b], jg.Poisson())
-        np.testing.assert_allclose(res.coef[b], alone.coef, rtol=1e-10)
-        np.testing.assert_allclose(res.deviance[b], alone.deviance, rtol=1e-10)
+    alone = [jg.fit(X[b], Y[b], jg.Poisson()) for b in range(9)]
+    for workers in (1, 2):  # one thread, three buffers per input; two threads, one each
+        res = jg.fit_many(X, Y, jg.Poisson(), batch_size=2, workers=workers)
+        for b in range(9):
+            np.testing.assert_allclose(res.coef[b], alone[b].coef, rtol=1e-10)
+            np.testing.assert_allclose(res.deviance[b], alone[b].deviance, rtol=1e-10)
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(Y, Y_before)
+
+
+def test_staging_hands_out_one_array_per_cpu_buffer():
+    """On one CPU device a buffer's jax array is made once and holds each chunk copied into
+    the buffer since (XLA reads the buffer in place: ``* 1`` is computed by XLA); on rows past
+    the end the last row repeats."""
+    staging = batch._Staging(batch._input_sharding(tuple(jax.devices("cpu")[:1])), depth=1)
+    A = np.arange(5 * 3 * 2, dtype=float).reshape(5, 3, 2)
+    first = staging.put("X", 0, A, 0, 2, transpose=True)
+    np.testing.assert_array_equal(first * 1, A[0:2].transpose(0, 2, 1))
+    again = staging.put("X", 1, A, 4, 2, transpose=True)
+    assert again is first
+    np.testing.assert_array_equal(again * 1, A[[4, 4]].transpose(0, 2, 1))
 
 
 def test_per_model_X_without_staged_transpose_equals_with(monkeypatch):
