@@ -39,15 +39,20 @@ from .solvers.gram import Design, is_large, reads_only_transposed, shared_gram_o
 # Models per chunk and device when batch_size is None, on CPU.  A per-model X: as many models as
 # fill PER_MODEL_CHUNK_BYTES of X (at least MIN_PER_MODEL_CHUNK, at most MAX_PER_MODEL_CHUNK),
 # so that the chunks in flight (one per worker) keep their designs in cache.  Measured on workload
-# A (n = 1000, p = 10, 2-core machine, 3 workers, 2026-11-24), models/s median for 8 / 12 / 16 /
-# 24 / 32 / 48 / 64 models: float64 8,300 / 9,700 / 10,400 / 10,300 / 9,900 / 8,800 / 7,900 (A'
-# at 12-48: 8,000 / 8,100 / 7,700 / 7,600 / 7,000); float32 at 16-48: 13,500 / 15,500 / 15,900 /
-# 15,700.  1.5 MiB gives 19 models in float64, 39 in float32.  (With one thread, 2026-11-23, 48
-# was best: 6,100-6,300 against 5,200-5,600 at 32.)  A shared X: 96 models (one larger W @ K
-# product per iteration; B with 3 workers at 32 / 48 / 64 / 96: 18,500 / 19,900 / 19,500 /
-# 19,800; with one thread 32 / 64 / 96 / 128 gave 10,700 / 13,100 / 15,000-16,400 / 9,800).
+# A (n = 1000, p = 10, 2-core machine, 3 workers), models/s median, interleaved runs:
+# - 2026-11-24, staging a new jax array per chunk: for 8 / 12 / 16 / 24 / 32 / 48 / 64 models
+#   float64 8,300 / 9,700 / 10,400 / 10,300 / 9,900 / 8,800 / 7,900 (A' at 12-48: 8,000 / 8,100 /
+#   7,700 / 7,600 / 7,000); float32 at 16-48: 13,500 / 15,500 / 15,900 / 15,700.
+# - later that day, with each staging buffer's array kept (cheaper chunks): float64 at
+#   8 / 10 / 12 / 14 / 19: A 10,800 / 11,300 / 11,600 / 11,800 / 11,300, A' 10,000 / 10,300 /
+#   10,700 / 10,700 / 10,500, and 13 against 19 A 11,400 / 10,900, A' 11,000 / 10,700; float32 at
+#   20 / 26 / 32 / 39: A 17,600 / 18,000 / 17,700 / 16,800, A' 17,300 / 17,400 / 17,400 / 16,600.
+# 1 MiB gives 13 models in float64, 26 in float32.  (With one thread, 2026-11-23, 48 was best:
+# 6,100-6,300 against 5,200-5,600 at 32.)  A shared X: 96 models (one larger W @ K product per
+# iteration; B with 3 workers at 32 / 48 / 64 / 96: 18,500 / 19,900 / 19,500 / 19,800; with one
+# thread 32 / 64 / 96 / 128 gave 10,700 / 13,100 / 15,000-16,400 / 9,800).
 # Small chunks also keep one slow model from holding up many others.
-PER_MODEL_CHUNK_BYTES = 3 * 2**19
+PER_MODEL_CHUNK_BYTES = 2**20
 MIN_PER_MODEL_CHUNK, MAX_PER_MODEL_CHUNK = 4, 512
 SHARED_X_CHUNK = 96
 DEFAULT_BATCH_SIZE_ACCELERATOR = 1024
@@ -70,7 +75,7 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         solver, max_iter, tol, l2: as :func:`jaxglm.fit` (``l2`` shared; ``max_iter``
             defaults to 50 for IRLS/Newton, more for gradient solvers).
         batch_size: models fitted at once (default per CPU device: with a
-            per-model X as many as fill 1.5 MiB of X, 19 for n = 1000, p = 10 in
+            per-model X as many as fill 1 MiB of X, 13 for n = 1000, p = 10 in
             float64; 96 with a shared X; 1024 per accelerator); bounds memory
             at about the inputs plus ``workers`` chunks' working sets (a few
             copies of an (n, p) design per model).  The chunk's shape is what

@@ -275,13 +275,13 @@ def test_workers_compile_once_and_raise_a_worker_error(nine_models, monkeypatch)
 
 
 def test_default_chunk_holds_a_fixed_size_of_designs():
-    """On CPU a chunk of per-model designs holds about 1.5 MiB of X (19 float64 or 39 float32
+    """On CPU a chunk of per-model designs holds about 1 MiB of X (13 float64 or 26 float32
     models of n = 1000, p = 10), clipped to [4, 512] models; a shared X takes 96 models; an
     accelerator 1024."""
     from jaxglm.batch import _default_chunk
     design = lambda shape, dtype=np.float64: np.broadcast_to(np.zeros((), dtype), shape)
-    assert _default_chunk("cpu", design((7, 1000, 10))) == 19
-    assert _default_chunk("cpu", design((7, 1000, 10), np.float32)) == 39
+    assert _default_chunk("cpu", design((7, 1000, 10))) == 13
+    assert _default_chunk("cpu", design((7, 1000, 10), np.float32)) == 26
     assert _default_chunk("cpu", design((7, 20, 3))) == 512
     assert _default_chunk("cpu", design((7, 10**6, 10))) == 4
     assert _default_chunk("cpu", design((1000, 10))) == 96
