@@ -286,3 +286,22 @@ def test_default_chunk_holds_a_fixed_size_of_designs():
     assert _default_chunk("cpu", design((7, 10**6, 10))) == 4
     assert _default_chunk("cpu", design((1000, 10))) == 96
     assert _default_chunk("gpu", design((7, 1000, 10))) == 1024
+
+
+def test_packed_chunks_unpack_to_every_field_of_fit():
+    """Chunks come back packed (one array per dtype) and are unpacked: every field has fit's
+    dtype and shape and value, a per-model family parameter included, and one runner serves
+    designs of 2 and 3 columns in turn (each with the layout of its own shapes)."""
+    rng = np.random.default_rng(11)
+    alphas = np.array([0.3, 0.6, 0.9, 1.2, 1.5])
+    for p in (2, 3, 2):
+        X = np.stack([np.column_stack([np.ones(N), rng.normal(size=(N, p - 1))]) for _ in range(5)])
+        Y = rng.poisson(2.0, size=(5, N)).astype(float)
+        many = jg.fit_many(X, Y, jg.NegativeBinomial(alpha=alphas), batch_size=2)
+        for b in (0, 4):
+            alone = jg.fit(X[b], Y[b], jg.NegativeBinomial(alpha=alphas[b]))
+            for field in many._fields[:-1]:
+                got, want = np.asarray(getattr(many, field)[b]), np.asarray(getattr(alone, field))
+                assert got.dtype == want.dtype and got.shape == want.shape, field
+                np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=field)
+            assert float(many.family.alpha[b]) == alphas[b]

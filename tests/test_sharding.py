@@ -20,11 +20,11 @@ SCRIPT = textwrap.dedent("""
 
     assert len(jax.devices()) == 4, jax.devices()
     shardings = []
-    concatenate = batch._concatenate
-    def spy(pieces, n_models):
-        shardings.extend(piece.coef.sharding for piece in pieces)
-        return concatenate(pieces, n_models)
-    batch._concatenate = spy
+    unpack = batch._ChunkRunner.unpack
+    def spy(self, pieces, n_models):
+        shardings.extend(piece.outputs[0].sharding for piece in pieces)
+        return unpack(self, pieces, n_models)
+    batch._ChunkRunner.unpack = spy
 
     rng = np.random.default_rng(5)
     B, n = 6, 40
