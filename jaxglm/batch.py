@@ -23,7 +23,6 @@ import os
 import sys
 import threading
 import time
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -134,6 +133,8 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
     staged = [not s for s in shared]  # per-model arrays, copied chunk by chunk (None where not)
     staged[0] = staged[0] and not (transposed and reads_only_transposed(arrays[0].dtype))
 
+    signature = []
+
     def fit_chunk(staging, number):
         """Stage chunk ``number``'s rows and dispatch its fit (returns without waiting)."""
         start = number * chunk
@@ -142,6 +143,8 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
         leaves = [staging.put(("family", i), number, leaf, start, chunk) if b else leaf
                   for i, (leaf, b) in enumerate(zip(fam_leaves, fam_batched))]
         Xt = staging.put("Xt", number, arrays[0], start, chunk, transpose=True) if transposed else None
+        if number == 0:  # every chunk has the same shapes, so the same signature
+            signature.append(run.signature(*args, leaves, max_iter, tol, Xt))
         return run(*args, leaves, max_iter, tol, Xt)
 
     n_chunks = -(-n_models // chunk)
@@ -153,7 +156,7 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
     else:
         pieces = _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers)
     bar.finish()
-    result = run.unpack(pieces, n_models)
+    result = run.unpack(pieces, n_models, signature[0])
     return result._replace(family=without_whole_data(result.family))
 
 
@@ -164,9 +167,9 @@ def _fit_chunks_pipelined(fit_chunk, n_chunks, chunk, sharding, bar):
     for number in range(n_chunks):
         pieces.append(fit_chunk(staging, number))
         if len(pieces) > 1:  # at most two chunks in flight: memory stays bounded, dispatch overlaps
-            jax.block_until_ready(pieces[-2].outputs)
+            jax.block_until_ready(pieces[-2])
             bar.update(number * chunk)
-    jax.block_until_ready(pieces[-1].outputs)
+    jax.block_until_ready(pieces[-1])
     return pieces
 
 
@@ -198,7 +201,7 @@ def _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers):
                 finally:
                     if number == 0:
                         compiled.set()
-                jax.block_until_ready(piece.outputs)
+                jax.block_until_ready(piece)
                 pieces[number] = piece
                 with lock:
                     done[0] += chunk
@@ -450,7 +453,7 @@ class _ChunkRunner:
     to one ``GLMResult``; the layout (tree, and where each leaf lies in which array) is
     recorded when the fit is traced, for the shapes and dtypes of its arrays.
 
-    Calling it returns ``Packed(outputs, signature)`` without waiting for the fit.
+    Calling it returns the packed outputs without waiting for the fit.
     """
 
     def __init__(self, batched, axes, devices):
@@ -473,14 +476,19 @@ class _ChunkRunner:
                                               out_specs=PartitionSpec(AXIS), check_vma=False))
 
     def __call__(self, X, y, weights, offset, l2, leaves, max_iter, tol, Xt):
-        outputs = self.compiled(X, y, weights, offset, l2, leaves, max_iter, tol, Xt)
-        return Packed(outputs, _signature(X, y, weights, offset, l2, leaves, Xt))
+        return self.compiled(X, y, weights, offset, l2, leaves, max_iter, tol, Xt)
 
-    def unpack(self, pieces, n_models):
-        """One ``GLMResult`` with leading axis B = ``n_models`` from the chunks' ``Packed``
-        outputs, in order (padding dropped)."""
-        tree, names, places = self.layouts[pieces[0].signature]
-        groups = [np.concatenate([np.asarray(piece.outputs[g]) for piece in pieces])[:n_models]
+    @staticmethod
+    def signature(X, y, weights, offset, l2, leaves, max_iter, tol, Xt):
+        """What names the layout of the result for these arguments (the same for every chunk of
+        a call: their shapes and dtypes are)."""
+        return _signature(X, y, weights, offset, l2, leaves, Xt)
+
+    def unpack(self, pieces, n_models, signature):
+        """One ``GLMResult`` with leading axis B = ``n_models`` from the chunks' packed outputs,
+        in order (padding dropped); ``signature``: the chunks' ``signature``."""
+        tree, names, places = self.layouts[signature]
+        groups = [np.concatenate([np.asarray(piece[g]) for piece in pieces])[:n_models]
                   for g in range(len(names))]
         leaves = []
         for group, start, shape in places:
@@ -488,13 +496,6 @@ class _ChunkRunner:
             leaf = groups[group][:, start:start + size].reshape((n_models,) + shape)
             leaves.append(jax.device_put(np.ascontiguousarray(leaf)))
         return jax.tree_util.tree_unflatten(tree, leaves)
-
-
-class Packed(NamedTuple):
-    """A chunk's packed result (``_ChunkRunner``): the arrays, and the signature of its inputs
-    that names their layout."""
-    outputs: tuple
-    signature: tuple
 
 
 def _pack(result):

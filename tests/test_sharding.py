@@ -21,9 +21,9 @@ SCRIPT = textwrap.dedent("""
     assert len(jax.devices()) == 4, jax.devices()
     shardings = []
     unpack = batch._ChunkRunner.unpack
-    def spy(self, pieces, n_models):
-        shardings.extend(piece.outputs[0].sharding for piece in pieces)
-        return unpack(self, pieces, n_models)
+    def spy(self, pieces, n_models, signature):
+        shardings.extend(piece[0].sharding for piece in pieces)
+        return unpack(self, pieces, n_models, signature)
     batch._ChunkRunner.unpack = spy
 
     rng = np.random.default_rng(5)
