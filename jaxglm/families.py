@@ -232,10 +232,12 @@ class Binomial(Family):
         return self._log_choose(y, weight) + weight * self._saturated(y) / scale
 
     def _log_choose(self, y, weight):
-        """log C(m, m y) for m = weight trials."""
-        whole = self.whole_data
-        return (log_factorial(weight, whole) - log_factorial(weight * y, whole)
-                - log_factorial(weight * (1 - y), whole))
+        """log C(m, m y) for m = weight trials.  Whole data (``whole_data``) are 0/1 data, so
+        C(m, m y) is C(m, 0) or C(m, m): exactly 0, with no table lookup."""
+        if self.whole_data:
+            return jnp.zeros(jnp.broadcast_shapes(jnp.shape(y), jnp.shape(weight)), jnp.result_type(y, weight))
+        return (log_factorial(weight) - log_factorial(weight * y)
+                - log_factorial(weight * (1 - y)))
 
     def loglik_kernel(self, y, mu, weight, scale):
         return weight * (xlogy(y, mu) + xlog1py(1 - y, -mu)) / scale
@@ -247,8 +249,11 @@ class Binomial(Family):
         return 2 * (self._saturated(y) - xlogy(y, mu) - xlog1py(1 - y, -mu))
 
     def _saturated(self, y):
-        """y log y + (1 - y) log(1 - y), 0 for 0/1 data."""
-        return xlogx(y, self.whole_data) + xlogx(1 - y, self.whole_data)
+        """y log y + (1 - y) log(1 - y), 0 for 0/1 data (whole data are: then exactly 0, with no
+        table lookup)."""
+        if self.whole_data:
+            return jnp.zeros_like(y)
+        return xlogx(y) + xlogx(1 - y)
 
     def unit_deviance_eta(self, y, eta):
         """With the logit link log(1 - mu) = log(mu) - eta: one log per value instead of two."""
@@ -265,7 +270,8 @@ class Binomial(Family):
 
     def table_arguments(self, y, weight):
         """y whole and 1 - max(y) >= 0 means 0/1 data, so 1 - y, m y and m (1 - y) are whole
-        when the trials m are (1 - max(y) rather than 1 - y: one pass over y instead of two)."""
+        when the trials m are (1 - max(y) rather than 1 - y: one pass over y instead of two).
+        Marked so, the saturated terms and log C(m, m y) are exactly 0 and need no table."""
         return (y, 1 - np.max(y), weight)
 
     y_message = "Binomial y must be a proportion in [0, 1] (pass the number of trials as weights)"

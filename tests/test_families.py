@@ -420,6 +420,21 @@ def test_whole_data_mark_gives_the_same_values_without_the_fallback(family):
     assert marked_text.count("lgamma") < plain_text.count("lgamma")
 
 
+def test_whole_binomial_saturated_terms_are_zero_without_tables():
+    """Marked whole, Binomial data are 0/1 with whole trials m: log C(m, m y) and the saturated
+    terms are exactly 0, traced with no table lookup (gather) and no lgamma; unmarked, the same
+    values come from the tables' fallback."""
+    family = jg.Binomial()
+    y, w = whole_data_case(family, np.random.default_rng(13))
+    marked = families.with_whole_data(family, y, w)
+    args = (jnp.asarray(y), jnp.asarray(w), 1.0)
+    assert np.all(np.asarray(marked.saturated_loglik(*args)) == 0.0)
+    np.testing.assert_allclose(family.saturated_loglik(*args), 0.0, atol=1e-12)
+    text = str(jax.make_jaxpr(marked.saturated_loglik)(*args)) + str(
+        jax.make_jaxpr(marked.unit_deviance_eta)(args[0], jnp.linspace(-2.0, 2.0, y.size)))
+    assert "gather" not in text and "lgamma" not in text
+
+
 @pytest.mark.parametrize("family, y, w", [
     (jg.Poisson(), [0.0, 2.5, 3.0], [1.0, 1.0, 1.0]),                  # a non-integer count
     (jg.Poisson(), [0.0, 4096.0, 3.0], [1.0, 1.0, 1.0]),               # past the table
