@@ -474,3 +474,47 @@ def test_start_aliased_agrees_with_aliased_columns(dtype):
     np.testing.assert_array_equal(fast, reference)
     assert np.asarray(reference).any() and not np.asarray(reference).all()
     assert np.asarray(reference)[3::5].any(), "the hidden near-collinearity is not aliased: the test proves nothing"
+
+
+def test_constant_column_test_agrees_with_its_definition():
+    """``has_constant_column`` (a column constant and non-zero over the observations with
+    weight > 0) on X^T, alone and under vmap with shared and per-model weights, equals numpy's
+    answer: an intercept, a constant 3, zeros (of both signs), a column constant only where the
+    weight is > 0, and none."""
+    import jax
+    import jax.numpy as jnp
+    from jaxglm.fit import has_constant_column
+    rng = np.random.default_rng(44)
+    n = 12
+    zero_weight = np.arange(n) % 4 == 0
+
+    def design(kind):
+        X = rng.normal(size=(n, 3))
+        if kind == "intercept":
+            X[:, 1] = 1.0
+        elif kind == "three":
+            X[:, 2] = 3.0
+        elif kind == "zeros":
+            X[:, 0] = np.where(np.arange(n) % 2 == 0, 0.0, -0.0)
+        elif kind == "where used":
+            X[:, 1] = np.where(zero_weight, 5.0, 2.0)
+        return X
+
+    def expected(X, w):
+        used = X[w > 0]
+        return bool(np.any(np.all(used == used[0], axis=0) & (used[0] != 0)))
+
+    kinds = ["intercept", "three", "zeros", "where used", "none"]
+    Xs = np.stack([design(k) for k in kinds])
+    ones, holes = np.ones(n), np.where(zero_weight, 0.0, 1.0)
+    check = lambda X, w: has_constant_column(X, w, Xt=X.T)
+    for weights in (ones, holes):
+        want = [expected(X, weights) for X in Xs]
+        got = [bool(check(jnp.asarray(X), jnp.asarray(weights))) for X in Xs]
+        assert got == want
+        assert np.asarray(jax.vmap(check, in_axes=(0, None))(jnp.asarray(Xs), jnp.asarray(weights))).tolist() == want
+    per_model = np.stack([ones, holes, ones, holes, ones])
+    want = [expected(X, w) for X, w in zip(Xs, per_model)]
+    assert np.asarray(jax.vmap(check)(jnp.asarray(Xs), jnp.asarray(per_model))).tolist() == want
+    assert want == [True, True, False, True, False]
+    assert [expected(X, ones) for X in Xs] == [True, True, False, False, False]
