@@ -144,7 +144,7 @@ def fit_many(X, Y, family=None, *, weights=None, offset=None, solver="irls",
                   for i, (leaf, b) in enumerate(zip(fam_leaves, fam_batched))]
         Xt = staging.put("Xt", number, arrays[0], start, chunk, transpose=True) if transposed else None
         if number == 0:  # every chunk has the same shapes, so the same signature
-            signature.append(run.signature(*args, leaves, max_iter, tol, Xt))
+            signature.append(_signature(*args, leaves, Xt))
         return run(*args, leaves, max_iter, tol, Xt)
 
     n_chunks = -(-n_models // chunk)
@@ -478,15 +478,9 @@ class _ChunkRunner:
     def __call__(self, X, y, weights, offset, l2, leaves, max_iter, tol, Xt):
         return self.compiled(X, y, weights, offset, l2, leaves, max_iter, tol, Xt)
 
-    @staticmethod
-    def signature(X, y, weights, offset, l2, leaves, max_iter, tol, Xt):
-        """What names the layout of the result for these arguments (the same for every chunk of
-        a call: their shapes and dtypes are)."""
-        return _signature(X, y, weights, offset, l2, leaves, Xt)
-
     def unpack(self, pieces, n_models, signature):
         """One ``GLMResult`` with leading axis B = ``n_models`` from the chunks' packed outputs,
-        in order (padding dropped); ``signature``: the chunks' ``signature``."""
+        in order (padding dropped); ``signature``: ``_signature`` of a chunk's arrays."""
         tree, names, places = self.layouts[signature]
         groups = [np.concatenate([np.asarray(piece[g]) for piece in pieces])[:n_models]
                   for g in range(len(names))]
@@ -505,12 +499,13 @@ def _pack(result):
     leaves, tree = jax.tree_util.tree_flatten(result)
     names = sorted({jnp.dtype(leaf.dtype).name for leaf in leaves})
     columns = {name: [] for name in names}
+    width = dict.fromkeys(names, 0)  # columns taken so far in each dtype's array
     places = []
     for leaf in leaves:
         name = jnp.dtype(leaf.dtype).name
-        start = sum(int(np.prod(x.shape[1:], dtype=int)) for x in columns[name])
-        places.append((names.index(name), start, tuple(leaf.shape[1:])))
+        places.append((names.index(name), width[name], tuple(leaf.shape[1:])))
         columns[name].append(leaf.reshape(leaf.shape[0], -1))
+        width[name] += columns[name][-1].shape[1]
     outputs = tuple(jnp.concatenate(columns[name], axis=1) for name in names)
     return outputs, (tree, tuple(names), tuple(places))
 
