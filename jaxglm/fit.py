@@ -159,20 +159,17 @@ def loop_fitted(state, family, X, y, weights, offset):
     """(eta, mu, deviance) at ``state.beta``: the IRLS loop's own, or (``cond_any``: only for a
     batch with such a model) computed afresh where the loop accepted no step, whose eta, mu and
     deviance are still those of the start point eta0."""
-    leaves, tree = jax.tree_util.tree_flatten(family)
 
-    def afresh(X, y, weights, offset, beta, eta, mu, deviance, *leaves):
-        fam = jax.tree_util.tree_unflatten(tree, leaves)
+    def afresh(fam, X, y, weights, offset, beta, eta, mu, deviance):
         eta = X @ beta + offset
         mu = fam.link.inverse(eta)
         return eta, mu, total_deviance(fam, y, mu, weights)
 
-    def kept(X, y, weights, offset, beta, eta, mu, deviance, *leaves):
+    def kept(fam, X, y, weights, offset, beta, eta, mu, deviance):
         return eta, mu, deviance
 
-    leaves = [jnp.asarray(leaf) for leaf in leaves]
-    return cond_any(~state.accepted, afresh, kept, X, y, weights, offset, state.beta, state.eta, state.mu,
-                    state.deviance, *leaves)
+    return cond_any_with_family(~state.accepted, afresh, kept, family, X, y, weights, offset, state.beta,
+                                state.eta, state.mu, state.deviance)
 
 
 def start_point(family, X, y, weights, offset, alias):
@@ -183,18 +180,29 @@ def start_point(family, X, y, weights, offset, alias):
     workload A) runs only for a model, or under vmap a batch, that needs it (``cond_any``).
     """
     zeros_valid = all_true(family.valid_mu(family.link.inverse(offset)) | (weights == 0))
-    leaves, tree = jax.tree_util.tree_flatten(family)
 
-    def least_squares(X, y, weights, offset, alias, *leaves):
-        fam = jax.tree_util.tree_unflatten(tree, leaves)
+    def least_squares(fam, X, y, weights, offset, alias):
         used_gram = gram_operator(X)((weights > 0).astype(X.dtype))
         return start_beta(fam, X, y, weights, offset, alias, used_gram)
 
-    def zeros(X, *rest):
+    def zeros(fam, X, *rest):
         return jnp.zeros(X.shape[1], X.dtype)
 
-    leaves = [jnp.asarray(leaf) for leaf in leaves]
-    return cond_any(~zeros_valid, least_squares, zeros, X, y, weights, offset, alias, *leaves)
+    return cond_any_with_family(~zeros_valid, least_squares, zeros, family, X, y, weights, offset, alias)
+
+
+def cond_any_with_family(pred, true_fn, false_fn, family, *operands):
+    """``cond_any`` whose branches take ``family`` as their first argument: its leaves go in as
+    operands (a branch must take every array it uses as an operand) and the branches get the
+    family rebuilt from them."""
+    leaves, tree = jax.tree_util.tree_flatten(family)
+    n_leaves = len(leaves)
+
+    def with_family(fn):
+        return lambda *args: fn(jax.tree_util.tree_unflatten(tree, args[:n_leaves]), *args[n_leaves:])
+
+    return cond_any(pred, with_family(true_fn), with_family(false_fn),
+                    *[jnp.asarray(leaf) for leaf in leaves], *operands)
 
 
 def start_beta(family, X, y, weights, offset, alias, used_gram):
