@@ -235,7 +235,7 @@ class Binomial(Family):
         """log C(m, m y) for m = weight trials.  Whole data (``whole_data``) are 0/1 data, so
         C(m, m y) is C(m, 0) or C(m, m): exactly 0, with no table lookup."""
         if self.whole_data:
-            return jnp.zeros(jnp.broadcast_shapes(jnp.shape(y), jnp.shape(weight)), jnp.result_type(y, weight))
+            return jnp.zeros_like(weight * y)
         return (log_factorial(weight) - log_factorial(weight * y)
                 - log_factorial(weight * (1 - y)))
 
