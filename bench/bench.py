@@ -136,19 +136,14 @@ def count_compile_seconds():
 
 
 def time_jaxglm(fn, repeats):
-    """(first-call seconds, best steady seconds, result, backend compile seconds, cpu seconds)."""
+    """(first-call seconds, best steady seconds, result, backend compile seconds, cpu seconds):
+    the first call, then ``timed``'s best of ``repeats``."""
     events = count_compile_seconds()
     start = time.perf_counter()
-    res = jax.block_until_ready(fn())
+    jax.block_until_ready(fn())
     first = time.perf_counter() - start
     compile_s = sum(events)
-    best, cpu = np.inf, np.inf
-    for _ in range(repeats):
-        start, cpu0 = time.perf_counter(), _cpu_seconds()
-        res = jax.block_until_ready(fn())
-        seconds = time.perf_counter() - start
-        if seconds < best:
-            best, cpu = seconds, _cpu_seconds() - cpu0
+    res, best, cpu = timed(lambda: jax.block_until_ready(fn()), repeats=repeats)
     return first, best, res, compile_s, cpu
 
 
