@@ -248,7 +248,6 @@ def test_workers_compile_once_and_raise_a_worker_error(nine_models, monkeypatch)
     does, and a second call compiles nothing; an error in a worker (here: staging chunk 3) is
     raised by ``fit_many``.  (The property, not the mechanism: with the workers' wait for the
     first chunk's call removed, JAX on this machine compiled once too.)"""
-    from jaxglm import batch
     X, Y = nine_models
     X, Y = X[:, :-1], Y[:, :-1]  # shapes no other test compiles
     for cache_clear in (batch._chunk_runner.cache_clear, jax.clear_caches):
