@@ -194,6 +194,53 @@ def test_design_gram_in_each_dtype_equals_plain_product(dtype):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
 
 
+@pytest.mark.parametrize("p", [8, 9, 10, 13, 15, 16, 17, 20])
+def test_design_gram_on_leading_columns_equals_plain_product(p):
+    """A float64 Gram matrix whose product runs on X's leading 8 floor(p / 8) columns (the rest
+    from products of the trailing columns, ``lead_columns``) equals X^T diag(w) X in every entry,
+    for X given and X^T given, batched; its derivatives equal the plain product's.  p a multiple
+    of 8 (no split) is checked the same way."""
+    from jaxglm.solvers import gram
+    lead = gram.lead_columns(p, np.float64)
+    assert lead == (0 if p % 8 == 0 else 8 * (p // 8))
+    rng = np.random.default_rng(19 + p)
+    X, W = rng.normal(size=(2, 30, p)), rng.uniform(0.1, 2, size=(2, 30))
+    want = np.einsum("bni,bn,bnj->bij", X, W, X)
+    Xt = np.ascontiguousarray(X.transpose(0, 2, 1))
+    for make in (lambda x, xt: gram.Design(x), lambda x, xt: gram.Design(x, Xt=xt)):
+        got = jax.jit(jax.vmap(lambda x, xt, w: make(x, xt).gram(w)))(X, Xt, W)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13 * np.abs(want).max())
+    operator = lambda X, w: gram.Design(X).gram(w)
+    plain = lambda X, w: (X.T * w) @ X
+    loss = lambda fn: jax.jit(lambda X, w: jax.numpy.sum(jax.numpy.sin(fn(X, w))))
+    got = jax.grad(loss(operator), argnums=(0, 1))(X[0], W[0])
+    for g, w in zip(got, jax.grad(loss(plain), argnums=(0, 1))(X[0], W[0])):
+        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-11)
+
+
+def test_gram_on_leading_columns_fit_equals_whole_product_and_statsmodels(monkeypatch):
+    """A logistic fit with p = 10 (Gram products on 8 leading columns) equals the same fit with
+    whole products (no split) and statsmodels: estimates, standard errors, deviance."""
+    from jaxglm.solvers import gram
+    from jaxglm.fit import fit_arrays
+    rng = np.random.default_rng(20)
+    X = np.column_stack([np.ones(200), rng.normal(size=(200, 9))])
+    y = rng.binomial(1, 1 / (1 + np.exp(-X @ rng.normal(0, 0.3, 10)))).astype(float)
+    args = (X, y, jg.Binomial(), np.ones(200), np.zeros(200), np.zeros(10), 50, 1e-8)
+    # A new jit of a new function each time: traced afresh, so the patch below takes effect.
+    fit_now = lambda: jax.jit(lambda *a: fit_arrays(*a, has_offset=False), static_argnums=2)(*args)
+    assert gram.lead_columns(10, np.float64) == 8
+    split = fit_now()
+    monkeypatch.setattr(gram, "lead_columns", lambda p, dtype: 0)
+    whole = fit_now()
+    ref = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-12)
+    for name in ("coef", "std_err", "deviance"):
+        np.testing.assert_allclose(getattr(split, name), getattr(whole, name), rtol=1e-10)
+    np.testing.assert_allclose(split.coef, ref.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(split.std_err, ref.bse, rtol=1e-6)
+    np.testing.assert_allclose(split.deviance, ref.deviance, rtol=1e-10)
+
+
 def test_design_layouts_agree(monkeypatch):
     """Design's X^T layout (small X; X^T formed or given, as ``fit_many`` stages it) and
     X-as-given layout (large X) give the same products, and a fit through the large layout
