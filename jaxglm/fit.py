@@ -130,9 +130,9 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
         working = inference.working_function(family, y, weights, kind)
         fallback = inference.working_function(family, y, weights, "expected") if kind == "observed" else None
         objective = inference.deviance_objective(family, y, weights)
-        eta0 = family.link.link(family.init_mu(y, weights))
+        eta0, at_start = start_eta(family, y, weights)
         # The first step's system, built once: its Gram matrix also tells which columns are aliased.
-        first = start(design, offset, eta0, working, objective)
+        first = start(design, offset, eta0, working, objective, at_start)
         alias = start_aliased(first.gram, first.weight, X, weights)
         beta0 = start_point(family, X, y, weights, offset, alias)
         # Only fit_many's fits (not differentiable) read the loop's final Gram matrix (see below).
@@ -153,6 +153,16 @@ def fit_arrays(X, y, family, weights, offset, l2, max_iter, tol, *, solver="irls
                       max_iter=max_iter, tol=tol, has_offset=has_offset, design=design,
                       info_gram=info_gram, fitted=fitted)
     return implicit.flag_unconverged(result) if differentiable else result
+
+
+def start_eta(family, y, weights):
+    """(eta0, (mu0, deviance0) or None): the loop's start, R's eta0 = link(mustart), with the
+    mean and deviance there when the family has them in closed form (``start_values``)."""
+    values = family.start_values(y, weights)
+    if values is None:
+        return family.link.link(family.init_mu(y, weights)), None
+    eta, mu, deviance = values
+    return eta, (mu, deviance)
 
 
 def loop_fitted(state, family, X, y, weights, offset):

@@ -435,6 +435,52 @@ def test_whole_binomial_saturated_terms_are_zero_without_tables():
     assert "gather" not in text and "lgamma" not in text
 
 
+def test_binomial_start_values_in_closed_form():
+    """Marked whole with the logit link, Binomial's start (eta0, mu0, deviance0) equals
+    logit(mustart), mustart and the deviance at mustart computed directly (numpy, scipy's
+    logit), trials 0 and several included; any other case (unmarked, another link, another
+    family) has none, so the solvers take link(init_mu) as before."""
+    from scipy.special import logit
+    rng = np.random.default_rng(14)
+    w = rng.integers(0, 6, size=200).astype(float)
+    y = rng.integers(0, 2, size=200).astype(float)
+    marked = families.with_whole_data(jg.Binomial(), y, w)
+    eta, mu, dev = marked.start_values(jnp.asarray(y), jnp.asarray(w))
+    mustart = (w * y + 0.5) / (w + 1)
+    np.testing.assert_allclose(mu, mustart, rtol=1e-15)
+    np.testing.assert_allclose(eta, logit(mustart), rtol=1e-14, atol=1e-15)
+    direct = -2 * np.sum(w * (y * np.log(mustart) + (1 - y) * np.log1p(-mustart)))
+    np.testing.assert_allclose(dev, direct, rtol=1e-13)
+    assert jg.Binomial().start_values(jnp.asarray(y), jnp.asarray(w)) is None
+    probit = families.with_whole_data(jg.Binomial(link="probit"), y, w)
+    assert probit.whole_data and probit.start_values(jnp.asarray(y), jnp.asarray(w)) is None
+    poisson = families.with_whole_data(jg.Poisson(), y, w)
+    assert poisson.whole_data and poisson.start_values(jnp.asarray(y), jnp.asarray(w)) is None
+
+
+def test_fit_from_closed_form_start_equals_fit_from_link_of_mustart(monkeypatch):
+    """A logistic fit on 0/1 data started from Binomial's closed-form start takes the same
+    iterations to the same estimate, deviance and status as one started from link(mustart), the
+    mean and deviance there (the closed form disabled, traced afresh), and equals statsmodels."""
+    import statsmodels.api as sm
+    from jaxglm.fit import fit_arrays
+    rng = np.random.default_rng(15)
+    X = np.column_stack([np.ones(150), rng.normal(size=(150, 2))])
+    y = rng.binomial(1, 1 / (1 + np.exp(-X @ [0.3, 0.8, -0.5]))).astype(float)
+    w = rng.integers(1, 4, size=150).astype(float)
+    family = families.with_whole_data(jg.Binomial(), y, w)
+    args = (X, y, family, w, np.zeros(150), np.zeros(3), 50, 1e-8)
+    fit_now = lambda: jax.jit(lambda *a: fit_arrays(*a, has_offset=False), static_argnums=2)(*args)
+    closed = fit_now()
+    monkeypatch.setattr(jg.Binomial, "start_values", lambda self, y, weight: None)
+    generic = fit_now()
+    assert int(closed.n_iter) == int(generic.n_iter) and int(closed.status) == int(generic.status) == 0
+    for name in ("coef", "std_err", "deviance", "null_deviance", "loglik"):
+        np.testing.assert_allclose(getattr(closed, name), getattr(generic, name), rtol=1e-12)
+    ref = sm.GLM(y, X, family=sm.families.Binomial(), var_weights=w).fit(tol=1e-12)
+    np.testing.assert_allclose(closed.coef, ref.params, rtol=1e-8)
+
+
 @pytest.mark.parametrize("family, y, w", [
     (jg.Poisson(), [0.0, 2.5, 3.0], [1.0, 1.0, 1.0]),                  # a non-integer count
     (jg.Poisson(), [0.0, 4096.0, 3.0], [1.0, 1.0, 1.0]),               # past the table

@@ -89,13 +89,18 @@ def wls_solve(gram, rhs, l2, alias):
     return solve_spd(*masked_system(gram + jnp.diag(l2), rhs, alias))
 
 
-def start(design, offset, eta0, working, objective):
+def start(design, offset, eta0, working, objective, mu_and_deviance=None):
     """``Start`` at eta0: the deviance, mean and weighted least-squares system there.
 
     A caller that reads the first system itself (``jaxglm.fit`` finds aliased columns in its
     Gram matrix) builds it here and passes it to ``irls``, which then does not build it again.
+    ``mu_and_deviance``: the mean and deviance at eta0 when the caller has them (a family's
+    ``start_values``); default ``objective(eta0)``.
     """
-    deviance, _, mu = objective(eta0)
+    if mu_and_deviance is None:
+        deviance, _, mu = objective(eta0)
+    else:
+        mu, deviance = mu_and_deviance
     gram, rhs, weight = linear_system(design, offset, eta0, mu, working)
     return Start(eta0, mu, deviance, gram, rhs, weight)
 
