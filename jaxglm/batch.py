@@ -174,24 +174,29 @@ def _fit_chunks_pipelined(fit_chunk, n_chunks, chunk, sharding, bar):
 
 
 def _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers):
-    """Chunks fitted by ``n_workers`` threads, worker k taking chunks k, k + n_workers, ...
+    """Chunks fitted by ``n_workers`` threads, worker k taking chunk k first and then, as each
+    of its chunks finishes, the next chunk no worker has taken.
 
     Each worker stages a chunk in its own buffers, runs it and waits for it, so at most
-    ``n_workers`` chunks are in flight.  The first chunk's call compiles the program; the
-    other workers start once it has (one compilation, not one per thread).  After an exception
-    in a worker the others stop at their next chunk, and it is raised here; so do they when this
-    thread is interrupted (KeyboardInterrupt) while it waits.
+    ``n_workers`` chunks are in flight.  Taking chunks as they come (rather than every
+    ``n_workers``-th) keeps the workers finishing together when chunks take different times (a
+    chunk runs as many iterations as its slowest model).  The first chunk's call compiles the
+    program; the other workers start once it has (one compilation, not one per thread).  After
+    an exception in a worker the others stop at their next chunk, and it is raised here; so do
+    they when this thread is interrupted (KeyboardInterrupt) while it waits.
     """
     pieces = [None] * n_chunks
     compiled = threading.Event()
     lock = threading.Lock()
     done = [0]
     errors = []
+    unclaimed = iter(range(n_workers, n_chunks))  # taken under ``lock``
 
     def work(first):
         try:
             staging = _Staging(sharding, depth=1)
-            for number in range(first, n_chunks, n_workers):
+            number = first
+            while number is not None:
                 if number != 0:
                     compiled.wait()
                 if errors:
@@ -206,6 +211,7 @@ def _fit_chunks_threaded(fit_chunk, n_chunks, chunk, sharding, bar, n_workers):
                 with lock:
                     done[0] += chunk
                     bar.update(done[0])
+                    number = next(unclaimed, None)
         except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(error)
             compiled.set()
