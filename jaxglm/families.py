@@ -8,6 +8,8 @@ A family supplies pure, elementwise functions of ``y`` (response), ``mu``
 * ``unit_deviance(y, mu)``          d(y, mu); the deviance is sum(weight * d)
 * ``unit_deviance_eta(y, eta)``     d(y, link.inverse(eta)), what the solvers evaluate (a family
   may override it with a cheaper form for a link: Binomial with logit takes one log, not two)
+* ``deviance_eta_terms(y, weight)``  (terms, constant): the deviance at eta is
+  sum(terms(eta)) + constant, what the solvers evaluate at every iteration
 * ``valid_mu(mu)``                  where the mean is inside the family's range
 * ``valid_y(y)``                    where the response is in the family's support
 * ``init_mu(y, weight)``            R's ``mustart``
@@ -94,6 +96,14 @@ class Family:
         """``unit_deviance(y, link.inverse(eta))``; a family may override it with a cheaper
         form for a link (the solvers evaluate it at every iteration)."""
         return self.unit_deviance(y, self.link.inverse(eta))
+
+    def deviance_eta_terms(self, y, weight):
+        """(terms, constant) with sum(terms(eta)) + constant the deviance at eta, for fixed y and
+        prior weights: what the solvers evaluate at every iteration.  By default terms(eta) is
+        weight * ``unit_deviance_eta(y, eta)``, 0 where weight is 0 whatever y and eta are there,
+        and the constant 0."""
+        terms = lambda eta: jnp.where(weight > 0, weight * self.unit_deviance_eta(y, eta), 0.0)
+        return terms, jnp.zeros((), jnp.result_type(y, weight))
 
     def saturated_loglik(self, y, weight, scale):
         """``loglik(y, y, weight, scale)``: the saturated model's log-likelihood terms (a family
@@ -269,6 +279,34 @@ class Binomial(Family):
             return super().unit_deviance_eta(y, eta)
         log_mu = jnp.log(self.link.inverse(eta))
         return 2 * (self._saturated(y) - log_mu + (1 - y) * eta)
+
+    def deviance_eta_terms(self, y, weight):
+        """With the logit link: terms(eta) = m 2 (s + (1 - y) eta - log mu), with m trials, the
+        saturated part s = y log y + (1 - y) log(1 - y) formed once (0 for 0/1 data), and the
+        mean floored at the smallest normal number; the constant is 0.  Where m is 0, y is taken
+        as 0 (any y is allowed there).  Every term is then finite for every finite eta, so an
+        observation of weight 0 gives 0 * term = 0 with no mask (eta is bounded by a quarter of
+        the largest float, so that even eta = +-inf gives a finite term).  Without the mask (a select)
+        XLA:CPU computes the logarithm in a vectorised kernel instead of one libm call per value
+        (2026-11-24, workload A': -3 to -7% CPU per model), and the terms are the same
+        operations for 0/1 data and proportions, marked ``whole_data`` or not.  (s stays in each
+        term: summed apart, for proportions with many trials, its sum and the rest's cancel to a
+        deviance far smaller than either, and their rounding spoils R's criterion at tight
+        tolerances.)  The floor changes nothing else: a mean below it is 0 in floating point (eta
+        < -708), outside the family's range, and the deviance objective is +inf there whatever
+        the term.
+        """
+        if self.link.name != "logit":
+            return super().deviance_eta_terms(y, weight)
+        y = jnp.where(weight > 0, y, 0.0)
+        saturated = self._saturated(y)
+
+        def terms(eta):
+            info = jnp.finfo(eta.dtype)
+            mu = jnp.maximum(self.link.inverse(eta), info.tiny)
+            eta = jnp.minimum(jnp.maximum(eta, -info.max / 4), info.max / 4)  # finite for eta = +-inf
+            return weight * (2 * (saturated + (1 - y) * eta - jnp.log(mu)))
+        return terms, jnp.zeros((), jnp.result_type(y, weight))
 
     def valid_mu(self, mu):
         return (mu > 0) & (mu < 1)

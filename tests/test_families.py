@@ -458,10 +458,46 @@ def test_binomial_start_values_in_closed_form():
     assert poisson.whole_data and poisson.start_values(jnp.asarray(y), jnp.asarray(w)) is None
 
 
+@pytest.mark.parametrize("whole", [True, False], ids=["0/1 data", "proportions"])
+def test_binomial_logit_deviance_terms_without_a_mask_equal_the_masked_deviance(whole):
+    """Binomial's logit deviance terms (no mask for weight 0; the saturated part formed once)
+    sum to the masked deviance sum(weight * d(y, mu)) computed in numpy, for 0/1 data marked
+    whole and for proportions, with weight 0 on extreme eta (-800, 800) and on a y outside [0, 1]:
+    those terms are 0.  Where a weighted mean underflows to 0 the objective is +inf and invalid.
+    The terms are traced with no select (what keeps the logarithm in a vectorised kernel)."""
+    rng = np.random.default_rng(16)
+    w = rng.integers(0, 4, size=300).astype(float)
+    y = rng.integers(0, 2, size=300).astype(float) if whole else rng.uniform(0, 1, size=300)
+    eta = rng.normal(0, 3, size=300)
+    eta[:4], w[:4] = [-800.0, 800.0, -40.0, 40.0], 0.0
+    family = families.with_whole_data(jg.Binomial(), y, w) if whole else jg.Binomial()
+    assert family.whole_data == whole
+    if not whole:
+        y[2] = 7.0  # allowed where the weight is 0
+    terms, constant = family.deviance_eta_terms(jnp.asarray(y), jnp.asarray(w))
+    got = np.asarray(terms(jnp.asarray(eta)))
+    with np.errstate(all="ignore"):  # the extreme eta overflow here; their weight is 0
+        mu = 1 / (1 + np.exp(-eta))
+        sat = np.where((y > 0) & (y < 1), y * np.log(y) + (1 - y) * np.log1p(-y), 0.0)
+        want = np.where(w > 0, 2 * w * (sat - y * np.log(mu) - (1 - y) * np.log1p(-mu)), 0.0)
+    assert np.all(got[:4] == 0.0)
+    np.testing.assert_allclose(got.sum() + float(constant), want.sum(), rtol=1e-12)
+    assert float(constant) == 0.0
+    jaxpr = str(jax.make_jaxpr(terms)(jnp.asarray(eta)))
+    assert "select" not in jaxpr
+    dev, valid, _ = inference.deviance_objective(family, jnp.asarray(y), jnp.asarray(w))(jnp.asarray(eta))
+    assert bool(valid) and np.isclose(float(dev), want.sum(), rtol=1e-12)
+    w[0] = 1.0  # now a weighted observation with a mean of 0: outside the range
+    y[0] = 0.0
+    dev, valid, _ = inference.deviance_objective(family, jnp.asarray(y), jnp.asarray(w))(jnp.asarray(eta))
+    assert not bool(valid) and float(dev) == np.inf
+
+
 def test_fit_from_closed_form_start_equals_fit_from_link_of_mustart(monkeypatch):
-    """A logistic fit on 0/1 data started from Binomial's closed-form start takes the same
-    iterations to the same estimate, deviance and status as one started from link(mustart), the
-    mean and deviance there (the closed form disabled, traced afresh), and equals statsmodels."""
+    """A logistic fit on 0/1 data started from Binomial's closed-form start, with its unmasked
+    deviance terms, takes the same iterations to the same estimate, deviance and status as one
+    started from link(mustart), the mean and deviance there, with the generic masked terms (both
+    shortcuts disabled, traced afresh), and equals statsmodels."""
     import statsmodels.api as sm
     from jaxglm.fit import fit_arrays
     rng = np.random.default_rng(15)
@@ -473,6 +509,7 @@ def test_fit_from_closed_form_start_equals_fit_from_link_of_mustart(monkeypatch)
     fit_now = lambda: jax.jit(lambda *a: fit_arrays(*a, has_offset=False), static_argnums=2)(*args)
     closed = fit_now()
     monkeypatch.setattr(jg.Binomial, "start_values", lambda self, y, weight: None)
+    monkeypatch.setattr(jg.Binomial, "deviance_eta_terms", families.Family.deviance_eta_terms)
     generic = fit_now()
     assert int(closed.n_iter) == int(generic.n_iter) and int(closed.status) == int(generic.status) == 0
     for name in ("coef", "std_err", "deviance", "null_deviance", "loglik"):
