@@ -8,8 +8,8 @@ A family supplies pure, elementwise functions of ``y`` (response), ``mu``
 * ``unit_deviance(y, mu)``          d(y, mu); the deviance is sum(weight * d)
 * ``unit_deviance_eta(y, eta)``     d(y, link.inverse(eta)), what the solvers evaluate (a family
   may override it with a cheaper form for a link: Binomial with logit takes one log, not two)
-* ``deviance_eta_terms(y, weight)``  (terms, constant): the deviance at eta is
-  sum(terms(eta)) + constant, what the solvers evaluate at every iteration
+* ``deviance_eta_terms(y, weight)``  eta -> the terms whose sum is the deviance at eta, what the
+  solvers evaluate at every iteration
 * ``valid_mu(mu)``                  where the mean is inside the family's range
 * ``valid_y(y)``                    where the response is in the family's support
 * ``init_mu(y, weight)``            R's ``mustart``
@@ -98,12 +98,10 @@ class Family:
         return self.unit_deviance(y, self.link.inverse(eta))
 
     def deviance_eta_terms(self, y, weight):
-        """(terms, constant) with sum(terms(eta)) + constant the deviance at eta, for fixed y and
-        prior weights: what the solvers evaluate at every iteration.  By default terms(eta) is
-        weight * ``unit_deviance_eta(y, eta)``, 0 where weight is 0 whatever y and eta are there,
-        and the constant 0."""
-        terms = lambda eta: jnp.where(weight > 0, weight * self.unit_deviance_eta(y, eta), 0.0)
-        return terms, jnp.zeros((), jnp.result_type(y, weight))
+        """eta -> terms whose sum is the deviance at eta, for fixed y and prior weights: what the
+        solvers evaluate at every iteration.  By default weight * ``unit_deviance_eta(y, eta)``,
+        0 where weight is 0 whatever y and eta are there."""
+        return lambda eta: jnp.where(weight > 0, weight * self.unit_deviance_eta(y, eta), 0.0)
 
     def saturated_loglik(self, y, weight, scale):
         """``loglik(y, y, weight, scale)``: the saturated model's log-likelihood terms (a family
@@ -159,6 +157,13 @@ class Family:
     def __repr__(self):
         params = "".join(f"{k}={_short(v)}, " for k, v in self.params().items())
         return f"{type(self).__name__}({params}link={self.link.name!r})"
+
+
+def _logit_deviance(saturated, y, eta, mu):
+    """Binomial's unit deviance at mu = logistic(eta) with one logarithm: log(1 - mu) = log(mu) -
+    eta turns 2 (s - y log mu - (1 - y) log(1 - mu)) into 2 (s + (1 - y) eta - log mu), with
+    s = y log y + (1 - y) log(1 - y) the saturated part."""
+    return 2 * (saturated + (1 - y) * eta - jnp.log(mu))
 
 
 def with_whole_data(family, y, weight):
@@ -277,13 +282,12 @@ class Binomial(Family):
         """With the logit link log(1 - mu) = log(mu) - eta: one log per value instead of two."""
         if self.link.name != "logit":
             return super().unit_deviance_eta(y, eta)
-        log_mu = jnp.log(self.link.inverse(eta))
-        return 2 * (self._saturated(y) - log_mu + (1 - y) * eta)
+        return _logit_deviance(self._saturated(y), y, eta, self.link.inverse(eta))
 
     def deviance_eta_terms(self, y, weight):
         """With the logit link: terms(eta) = m 2 (s + (1 - y) eta - log mu), with m trials, the
         saturated part s = y log y + (1 - y) log(1 - y) formed once (0 for 0/1 data), and the
-        mean floored at the smallest normal number; the constant is 0.  Where m is 0, y is taken
+        mean floored at the smallest normal number.  Where m is 0, y is taken
         as 0 (any y is allowed there).  Every term is then finite for every finite eta, so an
         observation of weight 0 gives 0 * term = 0 with no mask (eta is bounded by a quarter of
         the largest float, so that even eta = +-inf gives a finite term).  Without the mask (a select)
@@ -305,8 +309,8 @@ class Binomial(Family):
             info = jnp.finfo(eta.dtype)
             mu = jnp.maximum(self.link.inverse(eta), info.tiny)
             eta = jnp.minimum(jnp.maximum(eta, -info.max / 4), info.max / 4)  # finite for eta = +-inf
-            return weight * (2 * (saturated + (1 - y) * eta - jnp.log(mu)))
-        return terms, jnp.zeros((), jnp.result_type(y, weight))
+            return weight * _logit_deviance(saturated, y, eta, mu)
+        return terms
 
     def valid_mu(self, mu):
         return (mu > 0) & (mu < 1)
