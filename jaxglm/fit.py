@@ -201,10 +201,10 @@ def start_point(family, X, y, weights, offset, alias):
     return cond_any_with_family(~zeros_valid, least_squares, zeros, family, X, y, weights, offset, alias)
 
 
-def cond_any_with_family(pred, true_fn, false_fn, family, *operands):
+def cond_any_with_family(pred, true_fn, false_fn, family, *operands, compact=False):
     """``cond_any`` whose branches take ``family`` as their first argument: its leaves go in as
     operands (a branch must take every array it uses as an operand) and the branches get the
-    family rebuilt from them."""
+    family rebuilt from them; ``compact`` as in ``cond_any``."""
     leaves, tree = jax.tree_util.tree_flatten(family)
     n_leaves = len(leaves)
 
@@ -212,7 +212,7 @@ def cond_any_with_family(pred, true_fn, false_fn, family, *operands):
         return lambda *args: fn(jax.tree_util.tree_unflatten(tree, args[:n_leaves]), *args[n_leaves:])
 
     return cond_any(pred, with_family(true_fn), with_family(false_fn),
-                    *[jnp.asarray(leaf) for leaf in leaves], *operands)
+                    *[jnp.asarray(leaf) for leaf in leaves], *operands, compact=compact)
 
 
 def start_beta(family, X, y, weights, offset, alias, used_gram):
@@ -449,9 +449,9 @@ def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, 
             return separated(X, Xt, near, used, alias) | (blocked & any_true(pinned))
 
         # Both tests need a boundary observation (the pinned ones are near ones too): they run
-        # only for a batch with one (``cond_any``).
+        # only for the models of a batch with one (``cond_any``, compact).
         sep = cond_any_with_family(any_true(near), separation_test, lambda *_: jnp.asarray(False),
-                                   family, X, Xt, near, used, alias, y, mu, blocked)
+                                   family, X, Xt, near, used, alias, y, mu, blocked, compact=True)
         status = jnp.where(candidate & sep, Status.SEPARATION, status)
         ok = status == Status.CONVERGED
     status = jnp.where(ok & singular, Status.SINGULAR, status)

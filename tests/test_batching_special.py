@@ -11,7 +11,7 @@ import pytest
 from jax import lax
 from scipy.special import digamma, gammaln, xlogy
 
-from jaxglm._batching import all_true, any_true, cond_any
+from jaxglm._batching import all_true, any_true, compact_group, cond_any
 from jaxglm._special import TABLE_SIZE, log_factorial, whole_in_table, xlogx
 
 
@@ -56,6 +56,56 @@ def test_cond_any_skips_the_branch_when_no_element_needs_it():
 def test_cond_any_passes_no_derivative():
     grad = jax.grad(lambda x: jnp.sum(jax.vmap(branchy)(x, jnp.ones(3))) + jnp.sum(x))(jnp.arange(3.0) + 2)
     np.testing.assert_array_equal(grad, np.ones(3))
+
+
+def pair_branch(x, y, scale):
+    """A branch with a tuple output of two dtypes and an unbatched operand (``scale``); its
+    callback takes x, so under vmap it is called once per model."""
+    jax.debug.callback(lambda _: CALLS.append(1), x)
+    return jnp.sin(x) * y * scale, jnp.floor(x).astype(jnp.int32) + 7
+
+
+def pair_other(x, y, scale):
+    return x + y, jnp.int32(-1)
+
+
+def compact_branchy(x, y, scale):
+    return cond_any(x > 2, pair_branch, pair_other, x, y, scale, compact=True)
+
+
+@pytest.mark.parametrize("size", [1, 5, 8, 9])
+def test_compact_cond_any_equals_lax_cond_per_element(size):
+    """Every pattern of flagged models (none, one, a group's worth, one more, all), in batches
+    whose size is and is not a multiple of the group size: each model gets lax.cond's value."""
+    rng = np.random.default_rng(size)
+    group = compact_group(size)
+    f = jax.jit(jax.vmap(compact_branchy, in_axes=(0, 0, None)))
+    alone = jax.jit(jax.vmap(lambda x, y, s: lax.cond(x > 2, pair_branch, pair_other, x, y, s),
+                             in_axes=(0, 0, None)))
+    for n_flagged in sorted({0, 1, min(group, size), min(group + 1, size), size}):
+        x = np.where(np.arange(size) < n_flagged, 3.0, 0.0) + rng.uniform(0, 1, size)
+        x = jnp.asarray(rng.permutation(x))
+        y = jnp.asarray(rng.uniform(1, 2, size))
+        got, want = f(x, y, 1.5), alone(x, y, 1.5)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    nested = jax.vmap(jax.vmap(compact_branchy, in_axes=(0, 0, None)), in_axes=(0, 0, None))
+    x, y = jnp.arange(12.0).reshape(3, 4) % 5, jnp.ones((3, 4))
+    np.testing.assert_array_equal(nested(x, y, 2.0)[0], alone(x.ravel(), y.ravel(), 2.0)[0].reshape(3, 4))
+
+
+def test_compact_cond_any_runs_the_branch_for_the_flagged_models_alone():
+    """Batch of 8 (groups of 2): two flagged models are one group, the branch runs for 2 models,
+    not 8; three flagged are two groups, 4 runs (the second group's empty place repeats a model
+    and is dropped)."""
+    f = jax.jit(jax.vmap(compact_branchy, in_axes=(0, 0, None)))
+    assert compact_group(8) == 2
+    for flagged, runs in (([], 0), ([1, 6], 2), ([0, 3, 7], 4)):
+        x = jnp.zeros(8).at[jnp.asarray(flagged, int)].set(5.0)
+        CALLS.clear()
+        jax.block_until_ready(f(x, jnp.ones(8), 1.0))
+        jax.effects_barrier()
+        assert len(CALLS) == runs
 
 
 @pytest.mark.parametrize("values", [np.arange(50.0), np.arange(50.0) + 0.5,

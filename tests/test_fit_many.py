@@ -99,6 +99,33 @@ def test_bad_models_leave_neighbours_unchanged(binomial_bad):
         np.testing.assert_allclose(res_bad.coef[b], ref.params, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_separation_test_for_a_few_models_of_a_chunk(dtype):
+    """The separation test runs for the models with fitted means near the edge alone, in
+    groups (``cond_any(..., compact=True)``): with separated models at places 1, 2 and 6 of a
+    chunk of 8 (groups of 2, so two groups) each model's status, estimates and deviance are
+    those of its fit alone, and statsmodels' for the models that are not separated."""
+    rng = np.random.default_rng(12)
+    n_models = 8
+    X = np.stack([_design(rng) for _ in range(n_models)]).astype(dtype)
+    eta = np.einsum("bnp,p->bn", X, np.array([0.2, 0.8, -0.5]))
+    Y = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(dtype)
+    separated = [1, 2, 6]
+    Y[separated] = (X[separated, :, 1] > 0).astype(dtype)
+    res = jg.fit_many(X, Y, jg.Binomial(), batch_size=n_models)
+    status = np.asarray(res.status)
+    np.testing.assert_array_equal(np.flatnonzero(status == Status.SEPARATION), separated)
+    tol = dict(rtol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    for b in range(n_models):
+        alone = jg.fit(X[b], Y[b], jg.Binomial())
+        assert int(alone.status) == status[b]
+        np.testing.assert_allclose(res.coef[b], alone.coef, **tol)
+        np.testing.assert_allclose(res.deviance[b], alone.deviance, **tol)
+        if b not in separated:
+            ref = sm.GLM(Y[b].astype(float), X[b].astype(float), family=sm.families.Binomial()).fit(tol=1e-12)
+            np.testing.assert_allclose(res.coef[b], ref.params, rtol=1e-6 if dtype == np.float64 else 1e-4)
+
+
 def test_per_model_weights_offset_and_family_parameter():
     """(B, n, p) X, (B, n) weights and offset, one NegativeBinomial alpha per model."""
     rng = np.random.default_rng(3)
