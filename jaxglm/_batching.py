@@ -18,7 +18,8 @@ groups as they fill, and their results scattered back.  For the separation test
 in float32, whose boundary threshold (eps^(1/4) = 0.019) catches an observation
 in ~20% of the models of workloads A and A' but in every chunk of 26, this took a
 chunk's CPU per model from 86 to 81 us (A) and 76 to 71 us (A'), with identical
-outputs (2026-11-24); it adds ~0.08 s to the compile.
+outputs (2026-11-24).  The gathering loop adds ~0.1 s to the compile, so it is
+for a branch that a batch's models often need (``fit.compact_separation_test``).
 
 Even a cheap branch can be worth it: XLA:CPU runs a program's independent kernels on its
 pool threads and waits for them, so a few small kernels outside any branch cost far more

@@ -444,19 +444,37 @@ def refine_status(family, status, mu, used, alias, singular, X=None, *, y=None, 
         candidate = ok | (status == Status.MAX_ITER) | (status == Status.NONFINITE)
         near = boundary_observations(family, y, mu, used, eps ** 0.25)
 
-        def separation_test(fam, X, Xt, near, used, alias, y, mu, blocked):
+        def separation_test(fam, X, Xt, used, alias, y, mu, blocked):
+            near = boundary_observations(fam, y, mu, used, eps ** 0.25)
             pinned = boundary_observations(fam, y, mu, used, jnp.sqrt(eps))
             return separated(X, Xt, near, used, alias) | (blocked & any_true(pinned))
 
         # Both tests need a boundary observation (the pinned ones are near ones too): they run
-        # only for the models of a batch with one (``cond_any``, compact).
+        # only for a batch with one (``cond_any``), and in float32 for its models with one alone
+        # (``compact_separation_test``).  Those models' operands are gathered, so
+        # the fewest go in: X^T without X when the fit has it; the near observations are found
+        # again inside.
         sep = cond_any_with_family(any_true(near), separation_test, lambda *_: jnp.asarray(False),
-                                   family, X, Xt, near, used, alias, y, mu, blocked, compact=True)
+                                   family, X if Xt is None else None, Xt, used, alias, y, mu, blocked,
+                                   compact=compact_separation_test(mu.dtype))
         status = jnp.where(candidate & sep, Status.SEPARATION, status)
         ok = status == Status.CONVERGED
     status = jnp.where(ok & singular, Status.SINGULAR, status)
     ok = status == Status.CONVERGED
     return jnp.where(ok & jnp.any(alias), Status.ALIASED, status)
+
+
+def compact_separation_test(dtype):
+    """True when ``refine_status`` runs the separation test for the models with a near
+    observation alone (``cond_any(..., compact=True)``) rather than for the whole batch.
+
+    The near threshold eps^(1/4) is 0.019 in float32 and catches an observation in ~20% of the
+    well-posed models of workloads A and A' (every chunk of 26 has some), against ~0.05% in
+    float64 (1.2e-4).  Gathering the few models paid in float32 (a chunk's CPU per model 86 -> 81
+    us on A, 76 -> 71 on A', 2026-11-24); in float64 the test almost never runs, and the
+    gathering loop would only add ~0.1 s to every compile.
+    """
+    return float(jnp.finfo(dtype).eps) ** 0.25 > 1e-3
 
 
 #: Families whose mean can run to the edge of its range while the likelihood keeps improving.
@@ -496,9 +514,10 @@ def separated(X, Xt, boundary, used, alias):
     blocked and not stationary, with probabilities rounded to exactly 0 or 1.)
     Boundary thresholds: eps**(1/4) here (1.2e-4 in float64, 0.019 in
     float32), sqrt(eps) for the blocked case.  ``Xt``: the fit's X^T when it has one (else None),
-    so the rarely taken branch does not transpose X again.
+    so the rarely taken branch does not transpose X again; X may then be None.
     """
-    gram = Design(X, Xt=Xt).gram((used & ~boundary).astype(X.dtype))
+    design = Design(X, Xt=Xt)
+    gram = design.gram((used & ~boundary).astype(design.X.dtype))
     return any_true(boundary) & loses_rank(gram, alias)
 
 

@@ -101,10 +101,13 @@ def test_bad_models_leave_neighbours_unchanged(binomial_bad):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_separation_test_for_a_few_models_of_a_chunk(dtype):
-    """The separation test runs for the models with fitted means near the edge alone, in
-    groups (``cond_any(..., compact=True)``): with separated models at places 1, 2 and 6 of a
-    chunk of 8 (groups of 2, so two groups) each model's status, estimates and deviance are
-    those of its fit alone, and statsmodels' for the models that are not separated."""
+    """With separated models at places 1, 2 and 6 of a chunk of 8, each model's status,
+    estimates and deviance are those of its fit alone, and statsmodels' for the models that
+    are not separated.  In float32 the separation test runs for the models with fitted means
+    near the edge alone, in groups (``cond_any(..., compact=True)``; groups of 2, so two
+    groups here); in float64 for the whole chunk."""
+    from jaxglm.fit import compact_separation_test
+    assert compact_separation_test(dtype) == (dtype == np.float32)
     rng = np.random.default_rng(12)
     n_models = 8
     X = np.stack([_design(rng) for _ in range(n_models)]).astype(dtype)
