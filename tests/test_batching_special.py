@@ -96,8 +96,8 @@ def test_compact_cond_any_equals_lax_cond_per_element(size):
 
 def test_compact_cond_any_runs_the_branch_for_the_flagged_models_alone():
     """Batch of 8 (groups of 2): two flagged models are one group, the branch runs for 2 models,
-    not 8; three flagged are two groups, 4 runs (the second group's empty place repeats a model
-    and is dropped)."""
+    not 8; three flagged are two groups, 4 runs (the second group's empty place repeats a model,
+    whose row is not used)."""
     f = jax.jit(jax.vmap(compact_branchy, in_axes=(0, 0, None)))
     assert compact_group(8) == 2
     for flagged, runs in (([], 0), ([1, 6], 2), ([0, 3, 7], 4)):
