@@ -121,14 +121,15 @@ def _on_flagged(pred, size, run, out):
     """``out`` with the rows where ``pred`` is True replaced by ``run``'s: ``run(gather)`` computes
     the rows of ``size`` models, ``gather(tree, axes)`` picking them from a tree of operands
     batched on ``axes``.  The flagged models go in groups of ``size``, in a loop that stops after
-    the last one; a group's empty places repeat the last model, and their rows are not used.
-    Gathers and selects only: XLA:CPU turns a scatter into a loop of its own."""
+    the last one; a group's empty places hold unflagged models (or repeat the last one), and
+    their rows are not used.  A sort, gathers and selects, in memory linear in the batch: no
+    scatter (XLA:CPU turns one into a loop of its own)."""
     axis_size = pred.shape[0]
     rank = jnp.cumsum(pred.astype(jnp.int32)) - 1          # of each flagged model among them
     count = rank[-1] + 1
-    slots = jnp.arange(-(-axis_size // size) * size)
-    holder = pred[None, :] & (rank[None, :] == slots[:, None])  # (slots, models): one True or none
-    order = jnp.where(any_true(holder, axis=1), jnp.argmax(holder, axis=1), axis_size - 1)
+    order = jnp.argsort(~pred, stable=True)                # the flagged models first, in order
+    order = jnp.concatenate([order, jnp.full(-(-axis_size // size) * size - axis_size,
+                                             axis_size - 1, order.dtype)])
 
     def one_group(state):
         start, out = state

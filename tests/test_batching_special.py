@@ -108,6 +108,22 @@ def test_compact_cond_any_runs_the_branch_for_the_flagged_models_alone():
         assert len(CALLS) == runs
 
 
+def test_compact_cond_any_works_in_memory_linear_in_the_batch():
+    """Under a user's vmap a batch may hold many thousands of models: no intermediate of the
+    compact rule (ordering the flagged models, gathering, putting rows back) is larger than a
+    few values per model, at any depth of the traced program."""
+    from jax.extend.core import jaxprs_in_params
+
+    def largest(jaxpr):
+        sizes = [int(np.prod(v.aval.shape)) for e in jaxpr.eqns for v in e.outvars if hasattr(v.aval, "shape")]
+        subs = [largest(sub) for e in jaxpr.eqns for sub in jaxprs_in_params(e.params)]
+        return max(sizes + subs + [0])
+
+    size = 1000
+    traced = jax.make_jaxpr(jax.vmap(compact_branchy, in_axes=(0, 0, None)))(jnp.zeros(size), jnp.ones(size), 1.0)
+    assert largest(traced.jaxpr) <= 2 * size
+
+
 @pytest.mark.parametrize("values", [np.arange(50.0), np.arange(50.0) + 0.5,
                                     np.array([0.0, 1.0, TABLE_SIZE - 1.0, TABLE_SIZE, 1e5, 7.25])])
 def test_log_factorial_matches_gammaln(values):
