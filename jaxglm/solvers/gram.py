@@ -146,7 +146,9 @@ def remainder_products(Xt, lead):
 
 def _assembly_index(p, lead):
     """(p, p) positions of the Gram matrix's entries in concatenate([first.ravel(), rest]):
-    ``first`` (p, lead) its leading columns, ``rest`` its trailing block's lower triangle."""
+    ``first`` (p, lead) its leading columns, ``rest`` its trailing block's lower triangle in
+    row-major order (``np.tril_indices``).  With lead 0, the positions in the lower triangle
+    alone (``shared_gram_operator``'s pair products)."""
     i, j = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
     high, low = np.maximum(i, j), np.minimum(i, j)
     in_first = np.where(j < lead, i * lead + j, j * lead + i)  # (i, j) or its mirror (j, i)
@@ -193,10 +195,9 @@ def shared_gram_operator(X):
         [[20.0, 26.0], [26.0, 35.0]]
     """
     n, p = X.shape
-    rows, cols = np.triu_indices(p)
+    rows, cols = np.tril_indices(p)  # the pairs in the order of ``_assembly_index(p, 0)``
     if n * rows.size > MAX_PAIR_ELEMENTS:
         return gram_operator(X)
     khatri_rao = X[:, rows] * X[:, cols]
-    index = np.zeros((p, p), dtype=np.int32)
-    index[rows, cols] = index[cols, rows] = np.arange(rows.size)
+    index = _assembly_index(p, 0)
     return lambda weight: (weight @ khatri_rao)[index]
